@@ -1,0 +1,36 @@
+"""Settings from the environment (FACETRAIL_*) or explicit arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PIPELINE = "yunet+sface"
+
+
+class Settings(BaseSettings):
+    """Where facetrail keeps its data and how it runs."""
+
+    model_config = SettingsConfigDict(env_prefix="FACETRAIL_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".facetrail")
+    database_url: str | None = None  # default: SQLite file under home
+    pipeline: str = DEFAULT_PIPELINE
+    user: str | None = None
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL: the configured one, or the SQLite file in home."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'facetrail.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def photo_dir(self) -> Path:
+        return self.home / "photos"
