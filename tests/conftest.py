@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,3 +35,41 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def faces_dir(shared_data: Path) -> Path:
     return shared_data / "faces"
+
+
+def _postgres_admin_url() -> str | None:
+    url = os.environ.get("FACETRAIL_TEST_PG_URL")
+    if url:
+        return url
+    if os.environ.get("CI"):
+        pytest.fail("FACETRAIL_TEST_PG_URL is not set: CI must test PostgreSQL for real")
+    return None
+
+
+@contextmanager
+def _fresh_postgres_database(admin_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    import psycopg
+
+    name = f"facetrail_t_{uuid.uuid4().hex[:12]}"
+    base, _, _ = admin_url.rpartition("/")
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same test on a SQLite file and on a fresh database of a real PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'facetrail.db'}"
+        return
+    admin_url = _postgres_admin_url()
+    if admin_url is None:
+        pytest.skip("no PostgreSQL server: set FACETRAIL_TEST_PG_URL (scripts/test does as root)")
+    with _fresh_postgres_database(admin_url) as url:
+        yield url

@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: SQLite file under home
     pipeline: str = DEFAULT_PIPELINE
     user: str | None = None
+    workers: int = Field(default=2, ge=1, le=64)  # enrolment threads (the machine has 2 cores)
 
     @property
     def resolved_database_url(self) -> str:

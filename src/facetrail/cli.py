@@ -1,0 +1,497 @@
+"""The `facetrail` command line: each command is one service call, printed as text or JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+import facetrail
+from facetrail.errors import FacetrailError, InvalidInputError
+from facetrail.services.app import DEFAULT_TOP, Facetrail
+from facetrail.services.results import EnrolItem
+
+app = typer.Typer(
+    name="facetrail",
+    help="Accountable face identification: galleries, search and verification, audited.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+subjects_app = typer.Typer(help="List, show and delete enrolled subjects.", no_args_is_help=True)
+index_app = typer.Typer(help="Maintain the vector indexes.", no_args_is_help=True)
+galleries_app = typer.Typer(help="List and create galleries.", no_args_is_help=True)
+audit_app = typer.Typer(help="Read and check the audit trail.", no_args_is_help=True)
+app.add_typer(subjects_app, name="subjects")
+app.add_typer(index_app, name="index")
+app.add_typer(galleries_app, name="galleries")
+app.add_typer(audit_app, name="audit")
+
+out = Console()
+err = Console(stderr=True)
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", help="facetrail home folder (default $FACETRAIL_HOME or ~/.facetrail)"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
+PipelineOption = Annotated[
+    str | None,
+    typer.Option("--pipeline", help="pipeline spec, e.g. yunet+sface or yunet+sface|dlib"),
+]
+
+_global: dict[str, Any] = {}
+T = TypeVar("T")
+
+
+@app.callback()
+def _options(
+    home: HomeOption = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="who is acting (default $FACETRAIL_USER)")
+    ] = None,
+) -> None:
+    _global["home"] = home
+    _global["user"] = user
+
+
+def _open(home: Path | None) -> Facetrail:
+    settings: dict[str, Any] = {}
+    if _global.get("user"):
+        settings["user"] = _global["user"]
+    return facetrail.open(home or _global.get("home"), **settings)
+
+
+def _run(home: Path | None, action: Callable[[Facetrail], T]) -> T:
+    application = _open(home)
+    try:
+        return action(application)
+    finally:
+        application.close()
+
+
+def _print_json(value: BaseModel | list[BaseModel] | dict[str, Any]) -> None:
+    if isinstance(value, BaseModel):
+        payload: Any = value.model_dump(mode="json")
+    elif isinstance(value, list):
+        payload = [item.model_dump(mode="json") for item in value]
+    else:
+        payload = value
+    typer.echo(json.dumps(payload, ensure_ascii=False))
+
+
+def _parse_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInputError(f"{option} must be a date YYYY-MM-DD, got {value!r}") from None
+
+
+def _parse_moment(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInputError(f"{option} must be YYYY-MM-DD[THH:MM], got {value!r}") from None
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+# -- enrol ------------------------------------------------------------------------------
+
+
+@app.command()
+def enrol(
+    path: Annotated[Path, typer.Argument(help="a photo, or a folder of subject folders")],
+    gallery: Annotated[str, typer.Option("--gallery", help="gallery to enrol into")],
+    subject: Annotated[
+        str | None, typer.Option("--subject", help="subject id (needed for a single photo)")
+    ] = None,
+    source: Annotated[str, typer.Option("--source", help="where the photos come from")] = "",
+    legal_basis: Annotated[
+        str, typer.Option("--legal-basis", help="the law under which they are held")
+    ] = "",
+    retain_until: Annotated[
+        str | None, typer.Option("--retain-until", help="delete after this date (YYYY-MM-DD)")
+    ] = None,
+    collected_at: Annotated[
+        str | None, typer.Option("--collected-at", help="when the photos were taken")
+    ] = None,
+    pipeline: PipelineOption = None,
+    keep_photos: Annotated[
+        bool, typer.Option("--keep-photos/--no-keep-photos", help="new gallery: keep photo bytes")
+    ] = True,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Enrol photos into a gallery (resumable: re-running skips what is enrolled)."""
+    retain = _parse_date(retain_until, "--retain-until")
+    collected = _parse_moment(collected_at, "--collected-at")
+    if not legal_basis:
+        err.print("[yellow]warning:[/] no --legal-basis given; provenance will be incomplete")
+    with Progress(
+        TextColumn("enrolling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=as_json or not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("enrol", total=None)
+
+        def progress(item: EnrolItem, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+            if not as_json:
+                for warning in item.warnings:
+                    err.print(f"[yellow]warning:[/] {item.path}: {warning}")
+                if item.status == "failed":
+                    err.print(f"[red]failed:[/] {item.path}: {item.reason}")
+
+        report = _run(
+            home,
+            lambda a: a.enrol(
+                path,
+                gallery=gallery,
+                subject=subject,
+                source=source,
+                legal_basis=legal_basis,
+                retain_until=retain,
+                collected_at=collected,
+                pipeline=pipeline,
+                keep_photos=keep_photos,
+                progress=progress,
+            ),
+        )
+    if as_json:
+        _print_json(report)
+        return
+    rate = report.enrolled / report.seconds if report.seconds else 0.0
+    out.print(
+        f"gallery {report.gallery}: {report.enrolled} enrolled, {report.skipped} skipped,"
+        f" {report.failed} failed, {report.subjects_created} new subjects,"
+        f" {report.duplicate_warnings} possible duplicates ({report.seconds:.1f} s,"
+        f" {rate:.1f} photos/s)"
+    )
+    if report.failed:
+        raise typer.Exit(1)
+
+
+# -- authorise --------------------------------------------------------------------------
+
+
+@app.command()
+def authorise(
+    purpose: Annotated[str, typer.Option("--purpose", help="why the search is needed")],
+    case: Annotated[str, typer.Option("--case", help="case or incident reference")],
+    legal_basis: Annotated[str, typer.Option("--legal-basis", help="the law relied on")],
+    necessity: Annotated[str, typer.Option("--necessity", help="why it is necessary")],
+    proportionality: Annotated[
+        str, typer.Option("--proportionality", help="why it is proportionate")
+    ],
+    officer: Annotated[str, typer.Option("--officer", help="authorising officer's name")],
+    rank: Annotated[str, typer.Option("--rank", help="authorising officer's rank")],
+    gallery: Annotated[
+        list[str], typer.Option("--gallery", help="gallery in scope (repeat for several)")
+    ],
+    dpia: Annotated[
+        str | None, typer.Option("--dpia", help="data protection impact assessment ref")
+    ] = None,
+    valid_days: Annotated[int, typer.Option("--valid-days", help="days it stays valid")] = 30,
+    max_candidates: Annotated[
+        int | None, typer.Option("--max-candidates", help="cap on candidates per face")
+    ] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record an authorisation for searches; prints its id."""
+    info = _run(
+        home,
+        lambda a: a.authorise(
+            purpose=purpose,
+            case=case,
+            legal_basis=legal_basis,
+            necessity=necessity,
+            proportionality=proportionality,
+            officer=officer,
+            rank=rank,
+            galleries=gallery,
+            dpia=dpia,
+            valid_days=valid_days,
+            max_candidates=max_candidates,
+        ),
+    )
+    if as_json:
+        _print_json(info)
+        return
+    out.print(info.id)
+    err.print(
+        f"authorisation {info.id} for case {info.case_reference} by {info.officer_rank}"
+        f" {info.officer_name}, valid until {info.valid_until:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+# -- search and verify ------------------------------------------------------------------
+
+
+@app.command()
+def search(
+    probe: Annotated[Path, typer.Argument(help="probe photo")],
+    gallery: Annotated[str, typer.Option("--gallery", help="gallery to search")],
+    authorisation: Annotated[
+        int, typer.Option("--authorisation", help="id from `facetrail authorise`")
+    ],
+    top: Annotated[int, typer.Option("--top", help="candidates per face (1-200)")] = DEFAULT_TOP,
+    pipeline: PipelineOption = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search every face in a probe photo against a gallery (needs an authorisation)."""
+    result = _run(
+        home,
+        lambda a: a.search(
+            probe, gallery=gallery, authorisation=authorisation, top=top, pipeline=pipeline
+        ),
+    )
+    if as_json:
+        _print_json(result)
+        return
+    out.print(
+        f"{len(result.faces)} face(s) in {probe.name}; threshold {result.threshold:.3f}"
+        f" ({result.calibration}); audit entry {result.audit_id}"
+    )
+    out.print(
+        "[bold]Candidates are investigative leads, not identifications: a trained person"
+        " must compare the faces.[/]"
+    )
+    for number, face in enumerate(result.faces, 1):
+        table = Table(title=f"face {number} at {face.box}, quality {face.quality:.0f}/100")
+        table.add_column("rank", justify="right")
+        table.add_column("subject")
+        table.add_column("score", justify="right")
+        table.add_column("above threshold")
+        for candidate in face.candidates:
+            table.add_row(
+                str(candidate.rank),
+                candidate.subject,
+                f"{candidate.score:.3f}",
+                "yes" if candidate.above_threshold else "",
+            )
+        out.print(table)
+
+
+@app.command()
+def verify(
+    image_a: Annotated[Path, typer.Argument(help="first photo")],
+    image_b: Annotated[Path, typer.Argument(help="second photo")],
+    pipeline: PipelineOption = None,
+    authorisation: Annotated[
+        int | None, typer.Option("--authorisation", help="authorisation to record")
+    ] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compare the largest face in two photos (1:1) against the calibrated threshold."""
+    result = _run(
+        home,
+        lambda a: a.verify(image_a, image_b, pipeline=pipeline, authorisation=authorisation),
+    )
+    if as_json:
+        _print_json(result)
+        return
+    verdict = "same person" if result.same_person else "different people"
+    out.print(
+        f"score {result.score:.3f}, threshold {result.threshold:.3f}: {verdict}"
+        f" ({result.pipeline}; calibration {result.calibration})"
+    )
+
+
+# -- subjects ---------------------------------------------------------------------------
+
+GalleryFilter = Annotated[str | None, typer.Option("--gallery", help="only this gallery")]
+GalleryRequired = Annotated[str, typer.Option("--gallery", help="the subject's gallery")]
+
+
+@subjects_app.command("list")
+def subjects_list(
+    gallery: GalleryFilter = None, home: HomeOption = None, as_json: JsonOption = False
+) -> None:
+    """List subjects with their image counts."""
+    rows = _run(home, lambda a: a.subjects(gallery))
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("gallery", "subject", "images", "enrolled")
+    for row in rows:
+        table.add_row(row.gallery, row.subject, str(row.images), f"{row.created_at:%Y-%m-%d}")
+    out.print(table)
+
+
+@subjects_app.command("show")
+def subjects_show(
+    subject: Annotated[str, typer.Argument(help="subject id")],
+    gallery: GalleryRequired,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a subject's images and their provenance."""
+    detail = _run(home, lambda a: a.subject(gallery, subject))
+    if as_json:
+        _print_json(detail)
+        return
+    out.print(f"subject {detail.subject} in {detail.gallery}: {detail.images} image(s)")
+    table = Table("image", "file", "source", "legal basis", "retain until", "quality", "models")
+    for image in detail.image_records:
+        table.add_row(
+            str(image.id),
+            image.file_name,
+            image.source,
+            image.legal_basis,
+            str(image.retain_until or ""),
+            f"{image.quality:.0f}" if image.quality is not None else "",
+            ",".join(image.models),
+        )
+    out.print(table)
+
+
+@subjects_app.command("delete")
+def subjects_delete(
+    subject: Annotated[str, typer.Argument(help="subject id")],
+    gallery: GalleryRequired,
+    reason: Annotated[str, typer.Option("--reason", help="why (recorded in the audit)")] = "",
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete a subject: images, templates, index entries and kept photos."""
+    result = _run(home, lambda a: a.delete_subject(gallery, subject, reason))
+    if as_json:
+        _print_json(result)
+        return
+    out.print(
+        f"deleted {result.subject} from {result.gallery}: {result.images_deleted} image(s),"
+        f" {result.templates_deleted} template(s), {result.photos_deleted} photo file(s)"
+    )
+
+
+# -- galleries, index, audit ------------------------------------------------------------
+
+
+@galleries_app.command("list")
+def galleries_list(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """List galleries with their counts."""
+    rows = _run(home, lambda a: a.galleries())
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("gallery", "pipeline", "subjects", "images", "templates", "photos kept")
+    for row in rows:
+        table.add_row(
+            row.name,
+            row.pipeline,
+            str(row.subjects),
+            str(row.images),
+            str(row.templates),
+            "yes" if row.keep_photos else "no",
+        )
+    out.print(table)
+
+
+@galleries_app.command("create")
+def galleries_create(
+    name: Annotated[str, typer.Argument(help="gallery name")],
+    pipeline: PipelineOption = None,
+    keep_photos: Annotated[
+        bool, typer.Option("--keep-photos/--no-keep-photos", help="keep photo bytes")
+    ] = True,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an empty gallery with its pipeline and photo policy."""
+    info = _run(home, lambda a: a.create_gallery(name, pipeline=pipeline, keep_photos=keep_photos))
+    if as_json:
+        _print_json(info)
+        return
+    out.print(f"created gallery {info.name} ({info.pipeline})")
+
+
+@index_app.command("rebuild")
+def index_rebuild(
+    gallery: GalleryFilter = None, home: HomeOption = None, as_json: JsonOption = False
+) -> None:
+    """Recreate the vector indexes from the database."""
+    rows = _run(home, lambda a: a.rebuild_index(gallery))
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        out.print(f"{row.gallery} / {row.model}: {row.templates} templates")
+
+
+@audit_app.command("verify")
+def audit_verify(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Check the audit trail's hash chain."""
+    check = _run(home, lambda a: a.verify_audit())
+    if as_json:
+        _print_json(
+            {
+                "ok": check.ok,
+                "entries": check.entries,
+                "first_bad_id": check.first_bad_id,
+                "problem": check.problem,
+            }
+        )
+    elif check.ok:
+        out.print(f"audit trail intact: {check.entries} entries")
+    else:
+        out.print(f"audit trail broken at entry {check.first_bad_id}: {check.problem}")
+    if not check.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("list")
+def audit_list(
+    limit: Annotated[int | None, typer.Option("--limit", help="at most this many")] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the audit trail, oldest first."""
+    entries = _run(home, lambda a: a.audit_entries(limit))
+    if as_json:
+        _print_json({"entries": entries})
+        return
+    table = Table("id", "when", "actor", "action", "outcome", "auth", "gallery", "target")
+    for e in entries:
+        table.add_row(
+            str(e["id"]),
+            e["occurred_at"][:19],
+            e["actor"],
+            e["action"],
+            e["outcome"],
+            str(e["authorisation_id"] or ""),
+            e["gallery"] or "",
+            e["target"],
+        )
+    out.print(table)
+
+
+def main() -> None:
+    """Console entry point: facetrail errors become one clear line and a non-zero exit."""
+    try:
+        app()
+    except FacetrailError as error:
+        err.print(f"[red]error:[/] {error}", highlight=False)
+        sys.exit(error.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Appending to and checking the hash-chained audit trail."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from facetrail.store.models import AuditEntry
+from facetrail.store.types import utcnow
+
+GENESIS_HASH = "0" * 64
+# Any constant works; it names the PostgreSQL advisory lock that serialises appends.
+_AUDIT_LOCK_KEY = 0x0FACE7A11
+
+
+def canonical_encoding(entry: AuditEntry) -> bytes:
+    """The bytes an entry's hash covers: every field but the hash itself, in fixed order."""
+    payload = {
+        "id": entry.id,
+        "occurred_at": _iso(entry.occurred_at),
+        "actor": entry.actor,
+        "action": entry.action,
+        "outcome": entry.outcome,
+        "authorisation_id": entry.authorisation_id,
+        "gallery": entry.gallery,
+        "target": entry.target,
+        "details": entry.details,
+        "prev_hash": entry.prev_hash,
+    }
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_digest(entry: AuditEntry) -> str:
+    """SHA-256 hex digest of the entry's canonical encoding."""
+    return hashlib.sha256(canonical_encoding(entry)).hexdigest()
+
+
+def append_audit(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    outcome: str,
+    target: str = "",
+    gallery: str | None = None,
+    authorisation_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry in the caller's transaction, chained to the last one."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _AUDIT_LOCK_KEY})
+    last_hash = session.scalar(
+        select(AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
+    )
+    entry = AuditEntry(
+        occurred_at=utcnow(),
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        target=target,
+        gallery=gallery,
+        authorisation_id=authorisation_id,
+        details=_jsonable(details or {}),
+        prev_hash=last_hash or GENESIS_HASH,
+        entry_hash="pending-" + hashlib.sha256(str(utcnow()).encode()).hexdigest()[:56],
+    )
+    session.add(entry)
+    session.flush()  # assigns the id the hash covers
+    entry.entry_hash = entry_digest(entry)
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True, slots=True)
+class ChainCheck:
+    """Result of checking the audit chain: ok, or the first entry that does not fit."""
+
+    ok: bool
+    entries: int
+    first_bad_id: int | None = None
+    problem: str = ""
+
+
+def verify_chain(session: Session) -> ChainCheck:
+    """Recompute every hash in id order; report the first changed, removed or moved entry."""
+    previous = GENESIS_HASH
+    count = 0
+    for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.id)):
+        count += 1
+        if entry.prev_hash != previous:
+            return ChainCheck(False, count, entry.id, "does not follow the entry before it")
+        if entry_digest(entry) != entry.entry_hash:
+            return ChainCheck(False, count, entry.id, "content does not match its hash")
+        previous = entry.entry_hash
+    return ChainCheck(True, count)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
+
+
+def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
+    # Round-trip through JSON so what is hashed now equals what is read back later.
+    return json.loads(json.dumps(details, default=str))

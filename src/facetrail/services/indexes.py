@@ -1,0 +1,189 @@
+"""Vector indexes per (gallery, model), kept in step with the templates table.
+
+The database is the source of truth. Every template insert or delete bumps
+`index_state.generation` in the same transaction; a saved index records the generation
+it reflects. Opening an index whose generation differs (a crash between commit and
+save, another process enrolling) reconciles it from the database first, so an index
+never serves a template the database does not hold.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from facetrail.errors import StoreError
+from facetrail.index.faiss_index import FaissIndex
+from facetrail.store.database import Database
+from facetrail.store.models import IndexState, Template
+
+RECONCILE_BATCH = 50_000
+
+
+def bump_generation(session: Session, gallery_id: int, model: str) -> int:
+    """Increase the (gallery, model) generation in the caller's transaction; returns it."""
+    state = session.get(IndexState, (gallery_id, model))
+    if state is None:
+        state = IndexState(gallery_id=gallery_id, model=model, generation=0)
+        session.add(state)
+        session.flush()
+    session.execute(
+        update(IndexState)
+        .where(IndexState.gallery_id == gallery_id, IndexState.model == model)
+        .values(generation=IndexState.generation + 1)
+    )
+    session.refresh(state)
+    return state.generation
+
+
+def vector_from_bytes(blob: bytes, dim: int) -> np.ndarray:
+    """A stored template's float32 vector."""
+    vector = np.frombuffer(blob, dtype=np.float32)
+    if vector.shape != (dim,):
+        raise StoreError(f"stored template has {vector.size} values, expected {dim}")
+    return vector
+
+
+class IndexCatalog:
+    """Loads, reconciles, updates and saves the index of each (gallery, model)."""
+
+    def __init__(self, database: Database, directory: Path) -> None:
+        self.database = database
+        self.directory = directory
+        self._open: dict[tuple[int, str], FaissIndex] = {}
+        self._lock = threading.RLock()
+
+    def path(self, gallery_id: int, model: str) -> Path:
+        return self.directory / f"gallery-{gallery_id}-{model}.faiss"
+
+    def _file_lock(self, gallery_id: int, model: str) -> FileLock:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.path(gallery_id, model)) + ".lock")
+
+    def _generation(self, gallery_id: int, model: str) -> int:
+        with self.database.reader() as session:
+            state = session.get(IndexState, (gallery_id, model))
+            return state.generation if state else 0
+
+    def get(self, gallery_id: int, model: str, dim: int, factory: str = "Flat") -> FaissIndex:
+        """The index for (gallery, model), reconciled with the database if it is stale."""
+        key = (gallery_id, model)
+        with self._lock:
+            generation = self._generation(gallery_id, model)
+            index = self._open.get(key)
+            if index is not None and index.version == generation:
+                return index
+            with self._file_lock(gallery_id, model):
+                index = self._load_or_create(gallery_id, model, dim, factory)
+                if index.version != generation:
+                    self._reconcile(index, gallery_id, model)
+                    index.version = generation
+                    index.save(self.path(gallery_id, model))
+            self._open[key] = index
+            return index
+
+    def _load_or_create(self, gallery_id: int, model: str, dim: int, factory: str) -> FaissIndex:
+        path = self.path(gallery_id, model)
+        if path.exists():
+            try:
+                index = FaissIndex.load(path)
+                if index.dim == dim:
+                    return index
+            except StoreError:
+                pass  # unreadable: rebuilt from the database below
+        index = FaissIndex(dim, factory=factory)
+        index.version = -1
+        return index
+
+    def _reconcile(self, index: FaissIndex, gallery_id: int, model: str) -> None:
+        """Make the index hold exactly the database's template ids for (gallery, model)."""
+        with self.database.reader() as session:
+            db_ids = np.fromiter(
+                session.scalars(
+                    select(Template.id).where(
+                        Template.gallery_id == gallery_id, Template.model == model
+                    )
+                ),
+                dtype=np.int64,
+            )
+        held = index.ids()
+        extra = np.setdiff1d(held, db_ids, assume_unique=True)
+        if extra.size:
+            index.remove(extra)
+        missing = np.setdiff1d(db_ids, held, assume_unique=True)
+        for start in range(0, missing.size, RECONCILE_BATCH):
+            batch = missing[start : start + RECONCILE_BATCH]
+            ids, vectors = self._load_vectors(batch.tolist(), index.dim)
+            if ids.size:
+                index.add(ids, vectors)
+
+    def _load_vectors(self, ids: Iterable[int], dim: int) -> tuple[np.ndarray, np.ndarray]:
+        with self.database.reader() as session:
+            rows = session.execute(
+                select(Template.id, Template.vector).where(Template.id.in_(list(ids)))
+            ).all()
+        if not rows:
+            return np.empty(0, np.int64), np.empty((0, dim), np.float32)
+        ids_array = np.array([row[0] for row in rows], dtype=np.int64)
+        vectors = np.stack([vector_from_bytes(row[1], dim) for row in rows])
+        return ids_array, vectors
+
+    def apply(
+        self,
+        gallery_id: int,
+        model: str,
+        generation: int,
+        *,
+        add: tuple[np.ndarray, np.ndarray] | None = None,
+        remove: np.ndarray | None = None,
+    ) -> None:
+        """Mirror a committed change in the in-memory index (saved later by `save`).
+
+        If the committed generation is not exactly one past the index's, someone else
+        changed the database meanwhile: the index is left stale and reconciled on next use.
+        """
+        with self._lock:
+            index = self._open.get((gallery_id, model))
+            if index is None:
+                return
+            if index.version != generation - 1:
+                index.version = -1
+                return
+            if remove is not None and remove.size:
+                index.remove(remove)
+            if add is not None and add[0].size:
+                index.add(add[0], add[1])
+            index.version = generation
+
+    def save(self, gallery_id: int | None = None) -> None:
+        """Write the open indexes (of one gallery, or all) to disk atomically."""
+        with self._lock:
+            for (open_gallery, model), index in self._open.items():
+                if gallery_id is not None and open_gallery != gallery_id:
+                    continue
+                if index.version < 0:
+                    continue
+                with self._file_lock(open_gallery, model):
+                    index.save(self.path(open_gallery, model))
+
+    def rebuild(self, gallery_id: int, model: str, dim: int, factory: str = "Flat") -> int:
+        """Recreate the index from the database alone; returns how many templates it holds."""
+        with self._lock, self._file_lock(gallery_id, model):
+            generation = self._generation(gallery_id, model)
+            index = FaissIndex(dim, factory=factory)
+            self._reconcile(index, gallery_id, model)
+            index.version = generation
+            index.save(self.path(gallery_id, model))
+            self._open[(gallery_id, model)] = index
+            return len(index)
+
+    def forget(self) -> None:
+        """Drop every open index from memory (they are reloaded from disk on next use)."""
+        with self._lock:
+            self._open.clear()

@@ -1,0 +1,116 @@
+"""Ranking a gallery's subjects against one probe face (shared by search and enrolment)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from facetrail.biometrics.face import Face
+from facetrail.biometrics.pipeline import FaceAnalyzer
+from facetrail.errors import InvalidInputError
+from facetrail.services.indexes import IndexCatalog, vector_from_bytes
+from facetrail.store.models import Gallery, Image, Subject, Template
+
+MIN_TEMPLATE_CANDIDATES = 100
+TEMPLATE_CANDIDATES_PER_SUBJECT = 5  # a subject may hold several photos; look deeper than K
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectMatch:
+    """One gallery subject's best score against a probe face."""
+
+    subject_id: int
+    subject: str
+    image_id: int
+    score: float
+
+
+def check_models(gallery: Gallery, analyzer: FaceAnalyzer) -> None:
+    """Refuse a pipeline whose recognizers the gallery was not enrolled with."""
+    enrolled = FaceAnalyzer.from_spec(gallery.pipeline).model_names
+    missing = [m for m in analyzer.model_names if m not in enrolled]
+    if missing:
+        raise InvalidInputError(
+            f"gallery {gallery.name!r} holds {', '.join(enrolled)} templates, not"
+            f" {', '.join(missing)}; search it with a pipeline using {', '.join(enrolled)}"
+            " or re-enrol it with that pipeline"
+        )
+
+
+def rank_subjects(
+    session: Session,
+    catalog: IndexCatalog,
+    gallery: Gallery,
+    analyzer: FaceAnalyzer,
+    face: Face,
+    top: int,
+    exclude_subject_id: int | None = None,
+) -> list[SubjectMatch]:
+    """The `top` best-scoring subjects for an embedded face, best first (fused scores)."""
+    per_image: dict[int, dict[str, float]] = {}
+    for recognizer in analyzer.recognizers:
+        index = catalog.get(gallery.id, recognizer.name, recognizer.dim, gallery.index_factory)
+        if len(index) == 0:
+            continue
+        depth = min(len(index), max(MIN_TEMPLATE_CANDIDATES, top * TEMPLATE_CANDIDATES_PER_SUBJECT))
+        query = face.template(recognizer.name)[np.newaxis, :]
+        scores, ids = index.search(query, depth)
+        hits = {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
+        for template_id, image_id in session.execute(
+            select(Template.id, Template.image_id).where(Template.id.in_(list(hits)))
+        ):
+            per_image.setdefault(image_id, {})[recognizer.name] = hits[template_id]
+    if not per_image:
+        return []
+    _fill_missing_scores(session, analyzer, face, per_image)
+    owners = dict(
+        session.execute(
+            select(Image.id, Image.subject_id).where(Image.id.in_(list(per_image)))
+        ).all()
+    )
+    best: dict[int, tuple[float, int]] = {}
+    for image_id, model_scores in per_image.items():
+        subject_id = owners.get(image_id)
+        if subject_id is None or subject_id == exclude_subject_id:
+            continue  # deleted since the index was read, or the subject being checked
+        if len(model_scores) < len(analyzer.model_names):
+            continue
+        fused = analyzer.score_templates(model_scores)
+        if subject_id not in best or fused > best[subject_id][0]:
+            best[subject_id] = (fused, image_id)
+    ranked = sorted(best.items(), key=lambda item: -item[1][0])[:top]
+    names = dict(
+        session.execute(
+            select(Subject.id, Subject.external_id).where(
+                Subject.id.in_([subject_id for subject_id, _ in ranked])
+            )
+        ).all()
+    )
+    return [
+        SubjectMatch(subject_id, names[subject_id], image_id, score)
+        for subject_id, (score, image_id) in ranked
+    ]
+
+
+def _fill_missing_scores(
+    session: Session, analyzer: FaceAnalyzer, face: Face, per_image: dict[int, dict[str, float]]
+) -> None:
+    """Score, from stored vectors, the models whose index did not return an image."""
+    if len(analyzer.model_names) == 1:
+        return
+    incomplete = [i for i, s in per_image.items() if len(s) < len(analyzer.model_names)]
+    if not incomplete:
+        return
+    dims = {r.name: r.dim for r in analyzer.recognizers}
+    rows = session.execute(
+        select(Template.image_id, Template.model, Template.vector).where(
+            Template.image_id.in_(incomplete), Template.model.in_(analyzer.model_names)
+        )
+    )
+    for image_id, model, blob in rows:
+        if model not in per_image[image_id]:
+            stored = vector_from_bytes(blob, dims[model])
+            per_image[image_id][model] = float(np.dot(stored, face.template(model)))

@@ -1,0 +1,29 @@
+"""Alembic environment: migrations run on the connection facetrail hands over."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from facetrail.store.models import Base
+
+target_metadata = Base.metadata
+
+
+def run_migrations() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is None:  # plain `alembic` command line: use sqlalchemy.url
+        engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "")
+        with engine.begin() as own_connection:
+            context.configure(
+                connection=own_connection,
+                target_metadata=target_metadata,
+                render_as_batch=True,
+            )
+            context.run_migrations()
+        return
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    context.run_migrations()
+
+
+run_migrations()
