@@ -38,8 +38,16 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> Engine:
-    """A SQLAlchemy engine with facetrail's connection settings for the URL's backend."""
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str, *, writer: bool = True) -> Engine:
+    """A SQLAlchemy engine with facetrail's connection settings for the URL's backend.
+
+    On SQLite a writer engine begins every transaction with BEGIN IMMEDIATE; a reader
+    engine keeps SQLite's deferred BEGIN, so reads never wait for the write lock.
+    """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
@@ -48,7 +56,7 @@ def make_engine(url: str) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin_immediate if writer else _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -68,9 +76,15 @@ class Database:
         self.url = url
         try:
             self.engine = make_engine(url)
+            self.read_engine = (
+                make_engine(url, writer=False)
+                if self.engine.dialect.name == "sqlite"
+                else self.engine
+            )
         except (SQLAlchemyError, ValueError) as error:
             raise StoreError(f"cannot use database URL {url!r}: {error}") from error
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -102,12 +116,13 @@ class Database:
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
-        """A session for reading; rolled back at the end."""
-        with self._sessions() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+        """A session for reading; closed (its transaction released) at the end.
+
+        Objects read stay usable afterwards, detached with what they loaded.
+        """
+        with self._read_sessions() as session:
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.read_engine.dispose()
