@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable
-from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from pydantic import BaseModel
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-import facetrail
-from facetrail.errors import FacetrailError, InvalidInputError
-from facetrail.services.app import DEFAULT_TOP, Facetrail
+from facetrail.cli_support import (
+    GLOBAL_OPTIONS,
+    HomeOption,
+    JsonOption,
+    PipelineOption,
+    err,
+    out,
+    parse_date,
+    parse_moment,
+    print_json,
+    run_with_app,
+)
+from facetrail.errors import FacetrailError
+from facetrail.services.app import DEFAULT_TOP
 from facetrail.services.results import EnrolItem
 
 app = typer.Typer(
@@ -36,22 +42,6 @@ app.add_typer(index_app, name="index")
 app.add_typer(galleries_app, name="galleries")
 app.add_typer(audit_app, name="audit")
 
-out = Console()
-err = Console(stderr=True)
-
-HomeOption = Annotated[
-    Path | None,
-    typer.Option("--home", help="facetrail home folder (default $FACETRAIL_HOME or ~/.facetrail)"),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
-PipelineOption = Annotated[
-    str | None,
-    typer.Option("--pipeline", help="pipeline spec, e.g. yunet+sface or yunet+sface|dlib"),
-]
-
-_global: dict[str, Any] = {}
-T = TypeVar("T")
-
 
 @app.callback()
 def _options(
@@ -60,52 +50,8 @@ def _options(
         str | None, typer.Option("--user", help="who is acting (default $FACETRAIL_USER)")
     ] = None,
 ) -> None:
-    _global["home"] = home
-    _global["user"] = user
-
-
-def _open(home: Path | None) -> Facetrail:
-    settings: dict[str, Any] = {}
-    if _global.get("user"):
-        settings["user"] = _global["user"]
-    return facetrail.open(home or _global.get("home"), **settings)
-
-
-def _run(home: Path | None, action: Callable[[Facetrail], T]) -> T:
-    application = _open(home)
-    try:
-        return action(application)
-    finally:
-        application.close()
-
-
-def _print_json(value: BaseModel | list[BaseModel] | dict[str, Any]) -> None:
-    if isinstance(value, BaseModel):
-        payload: Any = value.model_dump(mode="json")
-    elif isinstance(value, list):
-        payload = [item.model_dump(mode="json") for item in value]
-    else:
-        payload = value
-    typer.echo(json.dumps(payload, ensure_ascii=False))
-
-
-def _parse_date(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInputError(f"{option} must be a date YYYY-MM-DD, got {value!r}") from None
-
-
-def _parse_moment(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInputError(f"{option} must be YYYY-MM-DD[THH:MM], got {value!r}") from None
-    return moment if moment.tzinfo else moment.astimezone()
+    GLOBAL_OPTIONS["home"] = home
+    GLOBAL_OPTIONS["user"] = user
 
 
 # -- enrol ------------------------------------------------------------------------------
@@ -136,8 +82,8 @@ def enrol(
     as_json: JsonOption = False,
 ) -> None:
     """Enrol photos into a gallery (resumable: re-running skips what is enrolled)."""
-    retain = _parse_date(retain_until, "--retain-until")
-    collected = _parse_moment(collected_at, "--collected-at")
+    retain = parse_date(retain_until, "--retain-until")
+    collected = parse_moment(collected_at, "--collected-at")
     if not legal_basis:
         err.print("[yellow]warning:[/] no --legal-basis given; provenance will be incomplete")
     with Progress(
@@ -158,7 +104,7 @@ def enrol(
                 if item.status == "failed":
                     err.print(f"[red]failed:[/] {item.path}: {item.reason}")
 
-        report = _run(
+        report = run_with_app(
             home,
             lambda a: a.enrol(
                 path,
@@ -174,7 +120,7 @@ def enrol(
             ),
         )
     if as_json:
-        _print_json(report)
+        print_json(report)
         return
     rate = report.enrolled / report.seconds if report.seconds else 0.0
     out.print(
@@ -215,7 +161,7 @@ def authorise(
     as_json: JsonOption = False,
 ) -> None:
     """Record an authorisation for searches; prints its id."""
-    info = _run(
+    info = run_with_app(
         home,
         lambda a: a.authorise(
             purpose=purpose,
@@ -232,7 +178,7 @@ def authorise(
         ),
     )
     if as_json:
-        _print_json(info)
+        print_json(info)
         return
     out.print(info.id)
     err.print(
@@ -257,14 +203,14 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Search every face in a probe photo against a gallery (needs an authorisation)."""
-    result = _run(
+    result = run_with_app(
         home,
         lambda a: a.search(
             probe, gallery=gallery, authorisation=authorisation, top=top, pipeline=pipeline
         ),
     )
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     out.print(
         f"{len(result.faces)} face(s) in {probe.name}; threshold {result.threshold:.3f}"
@@ -302,12 +248,12 @@ def verify(
     as_json: JsonOption = False,
 ) -> None:
     """Compare the largest face in two photos (1:1) against the calibrated threshold."""
-    result = _run(
+    result = run_with_app(
         home,
         lambda a: a.verify(image_a, image_b, pipeline=pipeline, authorisation=authorisation),
     )
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     verdict = "same person" if result.same_person else "different people"
     out.print(
@@ -327,9 +273,9 @@ def subjects_list(
     gallery: GalleryFilter = None, home: HomeOption = None, as_json: JsonOption = False
 ) -> None:
     """List subjects with their image counts."""
-    rows = _run(home, lambda a: a.subjects(gallery))
+    rows = run_with_app(home, lambda a: a.subjects(gallery))
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table("gallery", "subject", "images", "enrolled")
     for row in rows:
@@ -345,9 +291,9 @@ def subjects_show(
     as_json: JsonOption = False,
 ) -> None:
     """Show a subject's images and their provenance."""
-    detail = _run(home, lambda a: a.subject(gallery, subject))
+    detail = run_with_app(home, lambda a: a.subject(gallery, subject))
     if as_json:
-        _print_json(detail)
+        print_json(detail)
         return
     out.print(f"subject {detail.subject} in {detail.gallery}: {detail.images} image(s)")
     table = Table("image", "file", "source", "legal basis", "retain until", "quality", "models")
@@ -373,9 +319,9 @@ def subjects_delete(
     as_json: JsonOption = False,
 ) -> None:
     """Delete a subject: images, templates, index entries and kept photos."""
-    result = _run(home, lambda a: a.delete_subject(gallery, subject, reason))
+    result = run_with_app(home, lambda a: a.delete_subject(gallery, subject, reason))
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     out.print(
         f"deleted {result.subject} from {result.gallery}: {result.images_deleted} image(s),"
@@ -389,9 +335,9 @@ def subjects_delete(
 @galleries_app.command("list")
 def galleries_list(home: HomeOption = None, as_json: JsonOption = False) -> None:
     """List galleries with their counts."""
-    rows = _run(home, lambda a: a.galleries())
+    rows = run_with_app(home, lambda a: a.galleries())
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table("gallery", "pipeline", "subjects", "images", "templates", "photos kept")
     for row in rows:
@@ -417,9 +363,11 @@ def galleries_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create an empty gallery with its pipeline and photo policy."""
-    info = _run(home, lambda a: a.create_gallery(name, pipeline=pipeline, keep_photos=keep_photos))
+    info = run_with_app(
+        home, lambda a: a.create_gallery(name, pipeline=pipeline, keep_photos=keep_photos)
+    )
     if as_json:
-        _print_json(info)
+        print_json(info)
         return
     out.print(f"created gallery {info.name} ({info.pipeline})")
 
@@ -429,9 +377,9 @@ def index_rebuild(
     gallery: GalleryFilter = None, home: HomeOption = None, as_json: JsonOption = False
 ) -> None:
     """Recreate the vector indexes from the database."""
-    rows = _run(home, lambda a: a.rebuild_index(gallery))
+    rows = run_with_app(home, lambda a: a.rebuild_index(gallery))
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     for row in rows:
         out.print(f"{row.gallery} / {row.model}: {row.templates} templates")
@@ -440,9 +388,9 @@ def index_rebuild(
 @audit_app.command("verify")
 def audit_verify(home: HomeOption = None, as_json: JsonOption = False) -> None:
     """Check the audit trail's hash chain."""
-    check = _run(home, lambda a: a.verify_audit())
+    check = run_with_app(home, lambda a: a.verify_audit())
     if as_json:
-        _print_json(
+        print_json(
             {
                 "ok": check.ok,
                 "entries": check.entries,
@@ -465,9 +413,9 @@ def audit_list(
     as_json: JsonOption = False,
 ) -> None:
     """Print the audit trail, oldest first."""
-    entries = _run(home, lambda a: a.audit_entries(limit))
+    entries = run_with_app(home, lambda a: a.audit_entries(limit))
     if as_json:
-        _print_json({"entries": entries})
+        print_json({"entries": entries})
         return
     table = Table("id", "when", "actor", "action", "outcome", "auth", "gallery", "target")
     for e in entries:
@@ -482,6 +430,9 @@ def audit_list(
             e["target"],
         )
     out.print(table)
+
+
+# Feature command groups (evaluation, live recognition, oversight) register here.
 
 
 def main() -> None:

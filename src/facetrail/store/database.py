@@ -96,17 +96,18 @@ class Database:
         try:
             with self.engine.begin() as connection:
                 config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+                command.upgrade(config, "heads")
         except OperationalError as error:
             raise StoreError(f"cannot open the database at {self.url!r}: {error.orig}") from error
 
-    def current_revision(self) -> str | None:
-        """The migration revision the database is at (None for an empty database)."""
+    def current_revisions(self) -> set[str]:
+        """The migration revisions the database is at (empty for an empty database)."""
         with self.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return set(MigrationContext.configure(connection).get_current_heads())
 
-    def head_revision(self) -> str | None:
-        return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    def head_revisions(self) -> set[str]:
+        """Every head of the migration graph (feature branches merge by `upgrade heads`)."""
+        return set(ScriptDirectory.from_config(_alembic_config()).get_heads())
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
