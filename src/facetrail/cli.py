@@ -157,10 +157,17 @@ def authorise(
     max_candidates: Annotated[
         int | None, typer.Option("--max-candidates", help="cap on candidates per face")
     ] = None,
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            help="retrospective_search, live_deployment, federated_query or verification",
+        ),
+    ] = "retrospective_search",
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Record an authorisation for searches; prints its id."""
+    """Record an authorisation for searches or deployments; prints its id."""
     info = run_with_app(
         home,
         lambda a: a.authorise(
@@ -175,6 +182,7 @@ def authorise(
             dpia=dpia,
             valid_days=valid_days,
             max_candidates=max_candidates,
+            kind=kind,
         ),
     )
     if as_json:

@@ -20,7 +20,7 @@ from facetrail.errors import FacetrailError, ImageError, InvalidInputError, NotF
 from facetrail.media.images import DEFAULT_LIMITS, DecodedImage, is_image_file, load_image
 from facetrail.services.analyzers import AnalyzerPool
 from facetrail.services.audit import append_audit
-from facetrail.services.indexes import IndexCatalog, bump_generation
+from facetrail.services.indexes import IndexCatalog, bump_generation, vector_to_bytes
 from facetrail.services.matching import rank_subjects
 from facetrail.services.photos import PhotoStore
 from facetrail.services.results import EnrolItem, EnrolReport
@@ -341,7 +341,7 @@ class Enroller:
                     model=recognizer.name,
                     model_version=recognizer.version,
                     dim=recognizer.dim,
-                    vector=vector.tobytes(),
+                    vector=vector_to_bytes(vector),
                     box=[float(v) for v in face.box],
                     landmarks=np.asarray(face.landmarks, dtype=float).round(2).tolist(),
                     quality=quality.score if quality else 0.0,

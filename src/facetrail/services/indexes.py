@@ -42,8 +42,13 @@ def bump_generation(session: Session, gallery_id: int, model: str) -> int:
     return state.generation
 
 
+def vector_to_bytes(vector: np.ndarray) -> bytes:
+    """How a template vector is stored in the templates table."""
+    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
 def vector_from_bytes(blob: bytes, dim: int) -> np.ndarray:
-    """A stored template's float32 vector."""
+    """A stored template's float32 vector (inverse of `vector_to_bytes`)."""
     vector = np.frombuffer(blob, dtype=np.float32)
     if vector.shape != (dim,):
         raise StoreError(f"stored template has {vector.size} values, expected {dim}")
