@@ -17,6 +17,7 @@ from facetrail.store.types import utcnow
 GENESIS_HASH = "0" * 64
 # Any constant works; it names the PostgreSQL advisory lock that serialises appends.
 _AUDIT_LOCK_KEY = 0x0FACE7A11
+_LAST_HASH_KEY = "facetrail.audit.last_hash"  # chain end, cached for the open transaction
 
 
 def canonical_encoding(entry: AuditEntry) -> bytes:
@@ -53,11 +54,13 @@ def append_audit(
     details: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Append one entry in the caller's transaction, chained to the last one."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _AUDIT_LOCK_KEY})
-    last_hash = session.scalar(
-        select(AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
-    )
+    last_hash = session.info.get(_LAST_HASH_KEY)
+    if last_hash is None:  # first entry of this transaction: lock, then read the chain's end
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _AUDIT_LOCK_KEY})
+        last_hash = session.scalar(
+            select(AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
+        )
     entry = AuditEntry(
         occurred_at=utcnow(),
         actor=actor,
@@ -74,6 +77,7 @@ def append_audit(
     session.flush()  # assigns the id the hash covers
     entry.entry_hash = entry_digest(entry)
     session.flush()
+    session.info[_LAST_HASH_KEY] = entry.entry_hash
     return entry
 
 

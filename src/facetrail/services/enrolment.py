@@ -8,20 +8,23 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from facetrail.biometrics.face import Face
+from facetrail.biometrics.threads import opencv_threads
 from facetrail.errors import FacetrailError, ImageError, InvalidInputError, NotFoundError
 from facetrail.media.images import DEFAULT_LIMITS, DecodedImage, is_image_file, load_image
 from facetrail.services.analyzers import AnalyzerPool
 from facetrail.services.audit import append_audit
 from facetrail.services.indexes import IndexCatalog, bump_generation, vector_to_bytes
-from facetrail.services.matching import rank_subjects
+from facetrail.services.matching import rank_subjects_batch
 from facetrail.services.photos import PhotoStore
 from facetrail.services.results import EnrolItem, EnrolReport
 from facetrail.store.database import Database
@@ -32,6 +35,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".pgm", ".ppm", ".pn
 MAX_SUBJECT_ID_LENGTH = 200
 INDEX_SAVE_EVERY = 500  # enrolled photos between index saves; a crash loses none (reconciled)
 DUPLICATE_CHECK_CANDIDATES = 3
+DUPLICATE_WARNING = "possible duplicate"
+STORE_BATCH = 32  # photos per transaction: amortises commit, audit and index bookkeeping
 
 Progress = Callable[[EnrolItem, int, int], None]
 
@@ -59,16 +64,24 @@ class EnrolTask:
 
 @dataclass(slots=True)
 class Prepared:
-    """A photo read, decoded and embedded by a worker, waiting to be stored."""
+    """A photo read, decoded, embedded (and its bytes kept if asked) by a worker."""
 
     task: EnrolTask
     sha256: str = ""
-    image: DecodedImage | None = None
+    image_format: str = ""
+    width: int = 0
+    height: int = 0
     face: Face | None = None
     faces_found: int = 0
+    photo_path: str | None = None
+    photo_created: bool = False
     error: str = ""
     skipped: bool = False
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return not self.skipped and not self.error and self.face is not None
 
 
 def validate_subject_id(subject: str) -> str:
@@ -150,33 +163,33 @@ class Enroller:
         known_subjects, enrolled_hashes = self._existing(gallery.id)
         subjects_before = len(known_subjects)
         total = len(tasks)
-        counts = {"enrolled": 0, "skipped": len(items), "failed": 0, "duplicates": 0}
+        done = 0
         since_save = 0
-        for done, prepared in enumerate(
-            self._prepare_all(tasks, gallery.pipeline, enrolled_hashes), 1
-        ):
-            item = self._store(request, gallery, prepared, known_subjects)
-            counts[item.status if item.status != "enrolled" else "enrolled"] += 1
-            if any(w.startswith("possible duplicate") for w in item.warnings):
-                counts["duplicates"] += 1
-            items.append(item)
-            if item.status == "enrolled":
-                enrolled_hashes.add((prepared.task.subject, prepared.sha256))
-                since_save += 1
-                if since_save >= INDEX_SAVE_EVERY:
-                    self.catalog.save(gallery.id)
-                    since_save = 0
-            if progress:
-                progress(item, done, total)
+        prepared_photos = self._prepare_all(tasks, gallery, enrolled_hashes)
+        for batch in _batches(prepared_photos, STORE_BATCH):
+            stored = self._store_batch(request, gallery, batch, known_subjects)
+            for prepared, item in zip(batch, stored, strict=True):
+                items.append(item)
+                done += 1
+                if item.status == "enrolled":
+                    enrolled_hashes.add((prepared.task.subject, prepared.sha256))
+                    since_save += 1
+                if progress:
+                    progress(item, done, total)
+            if since_save >= INDEX_SAVE_EVERY:
+                self.catalog.save(gallery.id)
+                since_save = 0
         self.catalog.save(gallery.id)
         return EnrolReport(
             gallery=gallery.name,
             pipeline=gallery.pipeline,
-            enrolled=counts["enrolled"],
-            skipped=counts["skipped"],
-            failed=counts["failed"],
+            enrolled=sum(i.status == "enrolled" for i in items),
+            skipped=sum(i.status == "skipped" for i in items),
+            failed=sum(i.status == "failed" for i in items),
             subjects_created=len(known_subjects) - subjects_before,
-            duplicate_warnings=counts["duplicates"],
+            duplicate_warnings=sum(
+                any(w.startswith(DUPLICATE_WARNING) for w in i.warnings) for i in items
+            ),
             seconds=round(time.perf_counter() - started, 3),
             items=items,
         )
@@ -198,25 +211,29 @@ class Enroller:
         return subjects, {(s, h) for s, h in hashes}
 
     def _prepare_all(
-        self, tasks: list[EnrolTask], pipeline: str, done: set[tuple[str, str]]
+        self, tasks: list[EnrolTask], gallery: Gallery, done: set[tuple[str, str]]
     ) -> Iterator[Prepared]:
         """Prepared photos in task order, computed by worker threads a few ahead."""
-        window = self.workers * 4
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="enrol") as pool:
+        window = max(self.workers * 4, STORE_BATCH * 2)
+        with (
+            opencv_threads(1) if self.workers > 1 else nullcontext(),
+            ThreadPoolExecutor(self.workers, thread_name_prefix="enrol") as pool,
+        ):
             pending: deque[Future[Prepared]] = deque()
             queue = iter(tasks)
             for task in queue:
-                pending.append(pool.submit(self._prepare, task, pipeline, done))
+                pending.append(pool.submit(self._prepare, task, gallery, done))
                 if len(pending) >= window:
                     break
             while pending:
                 prepared = pending.popleft().result()
                 next_task = next(queue, None)
                 if next_task is not None:
-                    pending.append(pool.submit(self._prepare, next_task, pipeline, done))
+                    pending.append(pool.submit(self._prepare, next_task, gallery, done))
                 yield prepared
 
-    def _prepare(self, task: EnrolTask, pipeline: str, done: set[tuple[str, str]]) -> Prepared:
+    def _prepare(self, task: EnrolTask, gallery: Gallery, done: set[tuple[str, str]]) -> Prepared:
+        """Read, decode, detect and embed one photo; keep its bytes if the gallery does."""
         prepared = Prepared(task)
         try:
             data = _read_checked(task.path)
@@ -225,7 +242,7 @@ class Enroller:
                 prepared.skipped = True
                 return prepared
             image = load_image(data, name=str(task.path))
-            analyzer = self.analyzers.get(pipeline)
+            analyzer = self.analyzers.get(gallery.pipeline)
             faces = analyzer.detect(image.pixels)
             prepared.faces_found = len(faces)
             if not faces:
@@ -235,144 +252,233 @@ class Enroller:
                 prepared.warnings.append(
                     f"{len(faces)} faces found; enrolled the largest (use a single-face photo)"
                 )
-            prepared.image = image
             prepared.face = analyzer.embed(image.pixels, faces[0])
+            prepared.image_format, prepared.width, prepared.height = (
+                image.format,
+                image.width,
+                image.height,
+            )
+            if gallery.keep_photos:
+                self._keep_photo(gallery, image, prepared)
         except FacetrailError as error:
             prepared.error = str(error)
         return prepared
 
-    def _store(
+    def _keep_photo(self, gallery: Gallery, image: DecodedImage, prepared: Prepared) -> None:
+        # Written before the database commit; a crash in between leaves an unreferenced,
+        # content-addressed file that the re-run reuses. Never the other way round.
+        target = self.photos.path_for(gallery.id, image.sha256, image.format)
+        prepared.photo_created = not target.exists()
+        prepared.photo_path = str(
+            self.photos.write(gallery.id, image.sha256, image.format, image.data)
+        )
+
+    def _store_batch(
         self,
         request: EnrolRequest,
         gallery: Gallery,
-        prepared: Prepared,
+        batch: list[Prepared],
         known_subjects: dict[str, int],
-    ) -> EnrolItem:
-        task = prepared.task
-        item = EnrolItem(path=str(task.path), subject=task.subject, status="failed")
-        if prepared.skipped:
-            item.status, item.reason = "skipped", "already enrolled"
-            return item
-        if prepared.error or prepared.face is None or prepared.image is None:
-            item.reason = prepared.error or "not processed"
-            return item
-        face, image = prepared.face, prepared.image
-        item.warnings.extend(prepared.warnings)
-        if task.subject not in known_subjects:
-            item.warnings.extend(self._duplicate_warnings(gallery, face))
-        photo_path, photo_created = None, False
-        if gallery.keep_photos:
-            target = self.photos.path_for(gallery.id, image.sha256, image.format)
-            photo_created = not target.exists()
-            photo_path = str(self.photos.write(gallery.id, image.sha256, image.format, image.data))
+    ) -> list[EnrolItem]:
+        """Store every ready photo of the batch in one transaction; an item for each."""
+        items = [_initial_item(prepared) for prepared in batch]
+        ready = [(p, i) for p, i in zip(batch, items, strict=True) if p.ready]
+        if not ready:
+            return items
+        new_subject = [(p, i) for p, i in ready if p.task.subject not in known_subjects]
+        for (_, item), warnings in zip(
+            new_subject, self._duplicate_warnings([p for p, _ in new_subject], gallery), strict=True
+        ):
+            item.warnings.extend(warnings)
         try:
-            image_id, changes = self._commit(request, gallery, prepared, photo_path, known_subjects)
+            image_ids, changes = self._commit(
+                request, gallery, [p for p, _ in ready], known_subjects
+            )
         except BaseException:
-            if photo_created:
-                self.photos.delete(photo_path)
+            for prepared, _ in ready:
+                if prepared.photo_created:
+                    self.photos.delete(prepared.photo_path)
             raise
-        for model, (generation, template_id, vector) in changes.items():
+        for model, (generation, template_ids, vectors) in changes.items():
             self.catalog.apply(
                 gallery.id,
                 model,
                 generation,
-                add=(np.array([template_id], np.int64), vector[np.newaxis, :]),
+                add=(np.array(template_ids, np.int64), np.stack(vectors)),
             )
-        item.status, item.image_id = "enrolled", image_id
-        item.quality = face.quality.score if face.quality else None
-        return item
+        for (prepared, item), image_id in zip(ready, image_ids, strict=True):
+            quality = prepared.face.quality if prepared.face else None
+            item.status, item.image_id = "enrolled", image_id
+            item.quality = quality.score if quality else None
+        return items
 
-    def _duplicate_warnings(self, gallery: Gallery, face: Face) -> list[str]:
+    def _duplicate_warnings(self, batch: list[Prepared], gallery: Gallery) -> list[list[str]]:
+        """For each new subject's face: existing (or same-batch) subjects it matches."""
+        if not batch:
+            return []
         analyzer = self.analyzers.get(gallery.pipeline)
         threshold = analyzer.calibration.threshold
+        faces = [p.face for p in batch if p.face is not None]
         with self.database.reader() as session:
-            matches = rank_subjects(
-                session, self.catalog, gallery, analyzer, face, DUPLICATE_CHECK_CANDIDATES
+            matches = rank_subjects_batch(
+                session, self.catalog, gallery, analyzer, faces, DUPLICATE_CHECK_CANDIDATES
             )
-        return [
-            f"possible duplicate: matches existing subject {m.subject!r} with score"
-            f" {m.score:.3f} (threshold {threshold:.3f})"
-            for m in matches
-            if m.score >= threshold
-        ]
+        warnings: list[list[str]] = []
+        for row, (prepared, found) in enumerate(zip(batch, matches, strict=True)):
+            similar = {m.subject: m.score for m in found if m.score >= threshold}
+            for other in batch[:row]:  # new subjects of this batch are not indexed yet
+                if other.task.subject != prepared.task.subject and other.face is not None:
+                    score = analyzer.compare(prepared.face, other.face)  # type: ignore[arg-type]
+                    if score >= threshold:
+                        similar[other.task.subject] = max(
+                            score, similar.get(other.task.subject, score)
+                        )
+            warnings.append(
+                [
+                    f"{DUPLICATE_WARNING}: matches subject {subject!r} with score {score:.3f}"
+                    f" (threshold {threshold:.3f})"
+                    for subject, score in sorted(similar.items(), key=lambda kv: -kv[1])
+                ]
+            )
+        return warnings
 
     def _commit(
         self,
         request: EnrolRequest,
         gallery: Gallery,
-        prepared: Prepared,
-        photo_path: str | None,
+        batch: list[Prepared],
         known_subjects: dict[str, int],
-    ) -> tuple[int, dict[str, tuple[int, int, np.ndarray]]]:
-        """Subject, image, templates, index generations and audit entry in one transaction."""
-        face, image, task = prepared.face, prepared.image, prepared.task
-        assert face is not None and image is not None
-        quality = face.quality
+    ) -> tuple[list[int], dict[str, tuple[int, list[int], list[np.ndarray]]]]:
+        """Subjects, images, templates, one audit entry per photo, and the index generations.
+
+        All in one transaction: a crash stores the whole batch or none of it.
+        """
         analyzer = self.analyzers.get(gallery.pipeline)
-        changes: dict[str, tuple[int, int, np.ndarray]] = {}
+        created: dict[str, int] = {}
+        image_ids: list[int] = []
+        added: dict[str, tuple[list[int], list[np.ndarray]]] = {
+            r.name: ([], []) for r in analyzer.recognizers
+        }
         with self.database.transaction() as session:
-            subject_id = known_subjects.get(task.subject)
-            if subject_id is None:
-                subject = Subject(gallery_id=gallery.id, external_id=task.subject)
-                session.add(subject)
-                session.flush()
-                subject_id = subject.id
-            record = Image(
-                subject_id=subject_id,
-                sha256=image.sha256,
-                format=image.format,
-                width=image.width,
-                height=image.height,
-                file_name=task.path.name,
-                source=request.source,
-                legal_basis=request.legal_basis,
-                collected_at=request.collected_at,
-                retain_until=request.retain_until,
-                photo_path=photo_path,
-                faces_found=prepared.faces_found,
-            )
-            session.add(record)
-            session.flush()
-            for recognizer in analyzer.recognizers:
-                vector = np.ascontiguousarray(face.template(recognizer.name), dtype=np.float32)
-                template = Template(
-                    image_id=record.id,
-                    gallery_id=gallery.id,
-                    model=recognizer.name,
-                    model_version=recognizer.version,
-                    dim=recognizer.dim,
-                    vector=vector_to_bytes(vector),
-                    box=[float(v) for v in face.box],
-                    landmarks=np.asarray(face.landmarks, dtype=float).round(2).tolist(),
-                    quality=quality.score if quality else 0.0,
-                    quality_components=dict(quality.components) if quality else {},
+            for prepared in batch:
+                image_id = self._insert_photo(
+                    session, request, gallery, prepared, known_subjects, created, added
                 )
-                session.add(template)
-                session.flush()
-                generation = bump_generation(session, gallery.id, recognizer.name)
-                changes[recognizer.name] = (generation, template.id, vector)
-            append_audit(
-                session,
-                actor=self.actor,
-                action="enrol",
-                outcome="ok",
-                gallery=gallery.name,
-                target=task.subject,
-                details={
-                    "image_id": record.id,
-                    "sha256": image.sha256,
-                    "file": task.path.name,
-                    "faces_found": prepared.faces_found,
-                    "quality": round(quality.score, 1) if quality else None,
-                    "models": sorted(changes),
-                    "source": request.source,
-                    "legal_basis": request.legal_basis,
-                    "retain_until": str(request.retain_until) if request.retain_until else None,
-                    "photo_kept": photo_path is not None,
-                },
+                image_ids.append(image_id)
+            generations = {model: bump_generation(session, gallery.id, model) for model in added}
+        known_subjects.update(created)
+        changes = {
+            model: (generations[model], ids, vectors) for model, (ids, vectors) in added.items()
+        }
+        return image_ids, changes
+
+    def _insert_photo(
+        self,
+        session: Session,
+        request: EnrolRequest,
+        gallery: Gallery,
+        prepared: Prepared,
+        known_subjects: dict[str, int],
+        created: dict[str, int],
+        added: dict[str, tuple[list[int], list[np.ndarray]]],
+    ) -> int:
+        face, task = prepared.face, prepared.task
+        assert face is not None
+        quality = face.quality
+        subject_id = known_subjects.get(task.subject) or created.get(task.subject)
+        if subject_id is None:
+            subject = Subject(gallery_id=gallery.id, external_id=task.subject)
+            session.add(subject)
+            session.flush()
+            subject_id = created[task.subject] = subject.id
+        record = Image(
+            subject_id=subject_id,
+            sha256=prepared.sha256,
+            format=prepared.image_format,
+            width=prepared.width,
+            height=prepared.height,
+            file_name=task.path.name,
+            source=request.source,
+            legal_basis=request.legal_basis,
+            collected_at=request.collected_at,
+            retain_until=request.retain_until,
+            photo_path=prepared.photo_path,
+            faces_found=prepared.faces_found,
+        )
+        session.add(record)
+        session.flush()
+        templates = []
+        for model, (ids, vectors) in added.items():
+            recognizer = next(
+                r for r in self.analyzers.get(gallery.pipeline).recognizers if r.name == model
             )
-        known_subjects[task.subject] = subject_id
-        return record.id, changes
+            vector = np.ascontiguousarray(face.template(model), dtype=np.float32)
+            template = Template(
+                image_id=record.id,
+                gallery_id=gallery.id,
+                model=model,
+                model_version=recognizer.version,
+                dim=recognizer.dim,
+                vector=vector_to_bytes(vector),
+                box=[float(v) for v in face.box],
+                landmarks=np.asarray(face.landmarks, dtype=float).round(2).tolist(),
+                quality=quality.score if quality else 0.0,
+                quality_components=dict(quality.components) if quality else {},
+            )
+            session.add(template)
+            templates.append((template, ids, vectors, vector))
+        session.flush()
+        for template, ids, vectors, vector in templates:
+            ids.append(template.id)
+            vectors.append(vector)
+        append_audit(
+            session,
+            actor=self.actor,
+            action="enrol",
+            outcome="ok",
+            gallery=gallery.name,
+            target=task.subject,
+            details={
+                "image_id": record.id,
+                "sha256": prepared.sha256,
+                "file": task.path.name,
+                "faces_found": prepared.faces_found,
+                "quality": round(quality.score, 1) if quality else None,
+                "models": sorted(added),
+                "source": request.source,
+                "legal_basis": request.legal_basis,
+                "retain_until": str(request.retain_until) if request.retain_until else None,
+                "photo_kept": prepared.photo_path is not None,
+            },
+        )
+        return record.id
+
+
+def _initial_item(prepared: Prepared) -> EnrolItem:
+    """The report line of a photo before storing: skipped, failed, or pending."""
+    item = EnrolItem(
+        path=str(prepared.task.path),
+        subject=prepared.task.subject,
+        status="failed",
+        warnings=list(prepared.warnings),
+    )
+    if prepared.skipped:
+        item.status, item.reason = "skipped", "already enrolled"
+    elif not prepared.ready:
+        item.reason = prepared.error or "not processed"
+    return item
+
+
+def _batches(prepared: Iterator[Prepared], size: int) -> Iterator[list[Prepared]]:
+    """Consecutive groups of at most `size` prepared photos."""
+    batch: list[Prepared] = []
+    for item in prepared:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _read_checked(path: Path) -> bytes:

@@ -47,48 +47,74 @@ def rank_subjects(
     analyzer: FaceAnalyzer,
     face: Face,
     top: int,
-    exclude_subject_id: int | None = None,
 ) -> list[SubjectMatch]:
     """The `top` best-scoring subjects for an embedded face, best first (fused scores)."""
-    per_image: dict[int, dict[str, float]] = {}
+    return rank_subjects_batch(session, catalog, gallery, analyzer, [face], top)[0]
+
+
+def rank_subjects_batch(
+    session: Session,
+    catalog: IndexCatalog,
+    gallery: Gallery,
+    analyzer: FaceAnalyzer,
+    faces: list[Face],
+    top: int,
+) -> list[list[SubjectMatch]]:
+    """For each embedded face, the `top` best subjects, best first; one index call per model."""
+    if not faces:
+        return []
+    per_face: list[dict[int, dict[str, float]]] = [{} for _ in faces]
     for recognizer in analyzer.recognizers:
         index = catalog.get(gallery.id, recognizer.name, recognizer.dim, gallery.index_factory)
         if len(index) == 0:
             continue
         depth = min(len(index), max(MIN_TEMPLATE_CANDIDATES, top * TEMPLATE_CANDIDATES_PER_SUBJECT))
-        query = face.template(recognizer.name)[np.newaxis, :]
-        scores, ids = index.search(query, depth)
-        hits = {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
-        for template_id, image_id in session.execute(
-            select(Template.id, Template.image_id).where(Template.id.in_(list(hits)))
-        ):
-            per_image.setdefault(image_id, {})[recognizer.name] = hits[template_id]
-    if not per_image:
-        return []
-    _fill_missing_scores(session, analyzer, face, per_image)
+        queries = np.stack([face.template(recognizer.name) for face in faces])
+        scores, ids = index.search(queries, depth)
+        found = {int(i) for i in ids.ravel() if i >= 0}
+        image_of = dict(
+            session.execute(
+                select(Template.id, Template.image_id).where(Template.id.in_(list(found)))
+            ).all()
+        )
+        for row, per_image in enumerate(per_face):
+            for template_id, score in zip(ids[row], scores[row], strict=True):
+                image_id = image_of.get(int(template_id))
+                if image_id is not None:  # -1 padding, or deleted since the index was read
+                    per_image.setdefault(image_id, {})[recognizer.name] = float(score)
+    for face, per_image in zip(faces, per_face, strict=True):
+        _fill_missing_scores(session, analyzer, face, per_image)
+    all_images = {image_id for per_image in per_face for image_id in per_image}
+    if not all_images:
+        return [[] for _ in faces]
     owners = dict(
+        session.execute(select(Image.id, Image.subject_id).where(Image.id.in_(all_images))).all()
+    )
+    names = dict(
         session.execute(
-            select(Image.id, Image.subject_id).where(Image.id.in_(list(per_image)))
+            select(Subject.id, Subject.external_id).where(Subject.id.in_(set(owners.values())))
         ).all()
     )
+    return [_best_subjects(analyzer, per_image, owners, names, top) for per_image in per_face]
+
+
+def _best_subjects(
+    analyzer: FaceAnalyzer,
+    per_image: dict[int, dict[str, float]],
+    owners: dict[int, int],
+    names: dict[int, str],
+    top: int,
+) -> list[SubjectMatch]:
+    """Fuse each image's model scores and keep each subject's best image, best first."""
     best: dict[int, tuple[float, int]] = {}
     for image_id, model_scores in per_image.items():
         subject_id = owners.get(image_id)
-        if subject_id is None or subject_id == exclude_subject_id:
-            continue  # deleted since the index was read, or the subject being checked
-        if len(model_scores) < len(analyzer.model_names):
+        if subject_id is None or len(model_scores) < len(analyzer.model_names):
             continue
         fused = analyzer.score_templates(model_scores)
         if subject_id not in best or fused > best[subject_id][0]:
             best[subject_id] = (fused, image_id)
     ranked = sorted(best.items(), key=lambda item: -item[1][0])[:top]
-    names = dict(
-        session.execute(
-            select(Subject.id, Subject.external_id).where(
-                Subject.id.in_([subject_id for subject_id, _ in ranked])
-            )
-        ).all()
-    )
     return [
         SubjectMatch(subject_id, names[subject_id], image_id, score)
         for subject_id, (score, image_id) in ranked
