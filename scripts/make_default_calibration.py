@@ -31,8 +31,8 @@ from facetrail.biometrics.calibration import (
     threshold_at_fmr,
 )
 from facetrail.biometrics.detector import HogDetector, YuNetDetector
-from facetrail.biometrics.face import Face
 from facetrail.biometrics.recognizer import DlibRecognizer, SFaceRecognizer
+from facetrail.evaluation.templates import nearest_centre
 
 REPO = Path(__file__).resolve().parent.parent
 OUTPUT = REPO / "src" / "facetrail" / "biometrics" / "data" / "calibration.json"
@@ -63,17 +63,6 @@ def read_pairs(path: Path) -> list[tuple[str, str, bool]]:
             n1, a, n2, b = parts
             pairs.append((f"{n1}/{n1}_{int(a):04d}.jpg", f"{n2}/{n2}_{int(b):04d}.jpg", False))
     return pairs
-
-
-def nearest_centre(faces: list[Face], shape: tuple[int, ...]) -> Face | None:
-    """The face whose box centre is nearest the image centre (LFW centres the subject)."""
-    if not faces:
-        return None
-    cy, cx = shape[0] / 2, shape[1] / 2
-    return min(
-        faces,
-        key=lambda f: (f.box[0] + f.box[2] / 2 - cx) ** 2 + (f.box[1] + f.box[3] / 2 - cy) ** 2,
-    )
 
 
 _WORKER: dict[str, object] = {}

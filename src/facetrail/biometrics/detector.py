@@ -16,6 +16,13 @@ from facetrail.errors import InvalidInputError, ModelError
 # of 960, and full size is slower still AND worse (YuNet misses or misplaces faces much
 # larger than those it was trained on: 55/61 photos).
 DEFAULT_MAX_SIDE = 640
+# Small photos are enlarged (at most UPSCALE_LIMIT times) so their longest side reaches
+# DEFAULT_MIN_SIDE before YuNet sees them: its landmarks are much more precise on larger
+# faces, and alignment follows the landmarks. Measured on lfw-dev pairsDevTrain (250 px
+# photos, 10-fold, default pipeline): 99.27% at 1x, 99.41% at 1.6x, 99.64% at 2x, 99.32%
+# at 2.56x. Photos of DEFAULT_MIN_SIDE px or more (and video frames) are not touched.
+DEFAULT_MIN_SIDE = 500
+UPSCALE_LIMIT = 2.0
 # YuNet's confidence cut: OpenCV's sample uses 0.9; 0.7 recovers hard LFW faces (profile,
 # occluded) without adding false faces on the shared test photos.
 YUNET_SCORE_THRESHOLD = 0.7
@@ -50,12 +57,21 @@ def ensure_bgr(image: np.ndarray) -> np.ndarray:
 
 def _shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """`image` shrunk so its longest side is at most `max_side`, and the scale used."""
+    return _rescale(image, min_side=0, max_side=max_side)
+
+
+def _rescale(image: np.ndarray, *, min_side: int, max_side: int) -> tuple[np.ndarray, float]:
+    """`image` resized so its longest side lies in [min_side, max_side] (enlarging at most
+    UPSCALE_LIMIT times), and the scale used."""
     longest = max(image.shape[:2])
-    if longest <= max_side:
+    if longest > max_side:
+        scale, interpolation = max_side / longest, cv2.INTER_AREA
+    elif longest < min_side:
+        scale, interpolation = min(UPSCALE_LIMIT, min_side / longest), cv2.INTER_CUBIC
+    else:
         return image, 1.0
-    scale = max_side / longest
     size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+    return cv2.resize(image, size, interpolation=interpolation), scale
 
 
 def _sorted(faces: list[Face]) -> list[Face]:
@@ -69,9 +85,13 @@ class YuNetDetector:
     name = "yunet"
 
     def __init__(
-        self, max_side: int = DEFAULT_MAX_SIDE, score_threshold: float = YUNET_SCORE_THRESHOLD
+        self,
+        max_side: int = DEFAULT_MAX_SIDE,
+        score_threshold: float = YUNET_SCORE_THRESHOLD,
+        min_side: int = DEFAULT_MIN_SIDE,
     ) -> None:
         self.max_side = max_side
+        self.min_side = min_side
         self.score_threshold = score_threshold
         self._net: cv2.FaceDetectorYN | None = None
 
@@ -95,7 +115,7 @@ class YuNetDetector:
         image = ensure_bgr(image)
         self.load()
         assert self._net is not None
-        small, scale = _shrink(image, self.max_side)
+        small, scale = _rescale(image, min_side=self.min_side, max_side=self.max_side)
         self._net.setInputSize((small.shape[1], small.shape[0]))
         try:
             _, rows = self._net.detect(small)
