@@ -47,7 +47,8 @@ app.add_typer(audit_app, name="audit")
 def _options(
     home: HomeOption = None,
     user: Annotated[
-        str | None, typer.Option("--user", help="who is acting (default $FACETRAIL_USER)")
+        str | None,
+        typer.Option("--user", help="who is acting ($FACETRAIL_USER; token: $FACETRAIL_TOKEN)"),
     ] = None,
 ) -> None:
     GLOBAL_OPTIONS["home"] = home
@@ -145,11 +146,25 @@ def authorise(
     proportionality: Annotated[
         str, typer.Option("--proportionality", help="why it is proportionate")
     ],
-    officer: Annotated[str, typer.Option("--officer", help="authorising officer's name")],
-    rank: Annotated[str, typer.Option("--rank", help="authorising officer's rank")],
     gallery: Annotated[
         list[str], typer.Option("--gallery", help="gallery in scope (repeat for several)")
     ],
+    officer: Annotated[
+        str | None,
+        typer.Option("--officer", help="authorising officer's name (default: signed-in user)"),
+    ] = None,
+    rank: Annotated[
+        str | None, typer.Option("--rank", help="authorising officer's rank (default: on record)")
+    ] = None,
+    offence_category: Annotated[
+        str | None, typer.Option("--offence-category", help="e.g. robbery, homicide")
+    ] = None,
+    watchlist: Annotated[
+        list[str] | None, typer.Option("--watchlist", help="watchlist in scope (live; repeat)")
+    ] = None,
+    for_user: Annotated[
+        str | None, typer.Option("--for-user", help="the only user who may use it (not you)")
+    ] = None,
     dpia: Annotated[
         str | None, typer.Option("--dpia", help="data protection impact assessment ref")
     ] = None,
@@ -183,6 +198,9 @@ def authorise(
             valid_days=valid_days,
             max_candidates=max_candidates,
             kind=kind,
+            offence_category=offence_category,
+            watchlists=watchlist or [],
+            for_user=for_user,
         ),
     )
     if as_json:
@@ -441,6 +459,22 @@ def audit_list(
 
 
 # Feature command groups (evaluation, live recognition, oversight) register here.
+
+# Live recognition: watchlist, watch, alerts; and the shared `report` group (report deployment).
+from facetrail.cli_live import register as register_live  # noqa: E402
+from facetrail.cli_report import report_app  # noqa: E402
+
+register_live(app)
+app.add_typer(report_app, name="report")
+
+from facetrail.cli_eval import calibrate, eval_app  # noqa: E402  (evaluation)
+
+app.add_typer(eval_app, name="eval")
+app.command("calibrate")(calibrate)
+
+from facetrail.cli_oversight import register as register_oversight  # noqa: E402  (oversight)
+
+register_oversight(app, audit_app)
 
 
 def main() -> None:

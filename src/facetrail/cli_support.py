@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -50,7 +50,7 @@ def run_with_app(home: Path | None, action: Callable[[Facetrail], T]) -> T:
         application.close()
 
 
-def print_json(value: BaseModel | list[BaseModel] | dict[str, Any]) -> None:
+def print_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
     """Print a result as one line of JSON on stdout."""
     if isinstance(value, BaseModel):
         payload: Any = value.model_dump(mode="json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PIPELINE = "yunet+sface"
@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: SQLite file under home
     pipeline: str = DEFAULT_PIPELINE
     user: str | None = None
+    token: SecretStr | None = None  # API token of `user`, needed once the home has user accounts
+    key: SecretStr | None = None  # encryption-at-rest keyring (see services/crypto.py)
+    key_file: Path | None = None  # or a file holding it, one key per line, current first
     workers: int = Field(default=2, ge=1, le=64)  # enrolment threads (the machine has 2 cores)
 
     @property

@@ -403,6 +403,19 @@ class FaissIndex:
     def save(self, path: Path) -> None:
         """Write atomically to path (temp file + fsync + rename), with dim/factory/version."""
         path = Path(path)
+        tmp = path.with_suffix(".tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(self.to_bytes())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise IndexError_(f"cannot write index file {path}: {exc}") from exc
+
+    def to_bytes(self) -> bytes:
+        """The index in the file format `save` writes (for callers that store it elsewhere)."""
         payloads = [faiss.serialize_index(part) for part in self._parts]
         header = {
             "format": FILE_FORMAT,
@@ -415,20 +428,9 @@ class FaissIndex:
             "payload_crc32": [zlib.crc32(pl.data) for pl in payloads],
         }
         head = json.dumps(header, sort_keys=True).encode()
-        tmp = path.with_suffix(".tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(FILE_MAGIC)
-                fh.write(_HEADER_LEN.pack(len(head)))
-                fh.write(head)
-                for pl in payloads:
-                    fh.write(pl.data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise IndexError_(f"cannot write index file {path}: {exc}") from exc
+        return b"".join(
+            [FILE_MAGIC, _HEADER_LEN.pack(len(head)), head, *(pl.data for pl in payloads)]
+        )
 
     @classmethod
     def load(cls, path: Path) -> FaissIndex:
@@ -438,6 +440,11 @@ class FaissIndex:
             data = path.read_bytes()
         except OSError as exc:
             raise IndexError_(f"cannot read index file {path}: {exc}") from exc
+        return cls.from_bytes(data, path)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, path: Path | str = "<bytes>") -> FaissIndex:
+        """An index from the bytes `to_bytes` made; `path` names the source in errors."""
         rebuild = "; rebuild it from the database (facetrail index rebuild)"
         start = len(FILE_MAGIC) + _HEADER_LEN.size
         if len(data) < start or data[: len(FILE_MAGIC)] != FILE_MAGIC:

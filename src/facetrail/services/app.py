@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -24,14 +25,21 @@ from facetrail.errors import (
     NotFoundError,
 )
 from facetrail.media.images import DecodedImage, load_image
+from facetrail.services import access, crypto
+from facetrail.services.access import PermissionDeniedError
 from facetrail.services.analyzers import AnalyzerPool
 from facetrail.services.audit import ChainCheck, append_audit, verify_chain
+from facetrail.services.audit_export import AuditExportService
 from facetrail.services.authorisations import (
     DEFAULT_VALID_DAYS,
     AuthorisationRequest,
     check_covers,
     grant,
+    revoke,
 )
+from facetrail.services.calibrations import calibration_label, stored_calibration
+from facetrail.services.crypto import KeyService
+from facetrail.services.deletion import DeletionService
 from facetrail.services.enrolment import Enroller, EnrolRequest, Progress
 from facetrail.services.indexes import IndexCatalog, bump_generation
 from facetrail.services.matching import check_models, rank_subjects
@@ -50,8 +58,18 @@ from facetrail.services.results import (
     SubjectInfo,
     VerifyResult,
 )
+from facetrail.services.retention import RetentionService
+from facetrail.services.transparency import DpiaService, TransparencyService
+from facetrail.services.users import (
+    Identity,
+    UserService,
+    accounts_exist,
+    authenticate,
+    check_token_current,
+)
 from facetrail.store.database import Database
 from facetrail.store.models import AuditEntry, Authorisation, Gallery, Image, Subject, Template
+from facetrail.store.oversight_models import ApiToken
 
 MAX_TOP = 200
 DEFAULT_TOP = 50
@@ -59,8 +77,7 @@ MAX_GALLERY_NAME = 200
 
 
 def _calibration_label(analyzer: FaceAnalyzer) -> str:
-    calibration = analyzer.calibration
-    return f"{calibration.spec} on {calibration.dataset} ({calibration.measured_at})"
+    return calibration_label(analyzer.calibration)
 
 
 def _probe_input(source: Path | str | bytes) -> DecodedImage:
@@ -68,17 +85,36 @@ def _probe_input(source: Path | str | bytes) -> DecodedImage:
 
 
 class Facetrail:
-    """Galleries, enrolment, 1:N search and 1:1 verification over one facetrail home."""
+    """Galleries, enrolment, 1:N search and 1:1 verification over one facetrail home.
+
+    A home without user accounts is a SINGLE-OPERATOR home: every call is allowed and
+    audited under `settings.user` (or the OS user). Once `users.bootstrap` has created the
+    first administrator, every call needs `settings.user` + `settings.token` and is checked
+    against the permission matrix (services/access.py), deny by default.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        key = settings.key.get_secret_value() if settings.key else None
+        self.keyring = crypto.load_keyring(key, settings.key_file)
         settings.home.mkdir(parents=True, exist_ok=True)
         self.database = Database(settings.resolved_database_url)
         self.database.upgrade()
         self.catalog = IndexCatalog(self.database, settings.index_dir)
         self.photos = PhotoStore(settings.photo_dir)
-        self.analyzers = AnalyzerPool()
+        self.analyzers = AnalyzerPool(lambda spec: stored_calibration(self.database, spec))
         self.actor = settings.user or getpass.getuser()
+        self.identity: Identity | None = None  # the signed-in user, once checked
+        self._token_id: int | None = None
+        if self.keyring is not None:
+            crypto.install(self.keyring)
+        self.users = UserService(self)
+        self.dpias = DpiaService(self)
+        self.reports = TransparencyService(self)
+        self.retention = RetentionService(self)
+        self.deletions = DeletionService(self)
+        self.audit_export = AuditExportService(self)
+        self.keys = KeyService(self)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -86,12 +122,57 @@ class Facetrail:
         """Save open indexes and release the database."""
         self.catalog.save()
         self.database.dispose()
+        if self.keyring is not None:
+            crypto.uninstall(self.keyring)
 
     def __enter__(self) -> Facetrail:
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    # -- access control ----------------------------------------------------------------
+
+    def require(self, permission: str) -> None:
+        """Refuse (and audit the refusal) unless the acting user's role holds `permission`.
+
+        Call it first thing in a use case, before opening a transaction. A home without
+        user accounts is a single-operator home: everything is allowed.
+        """
+        try:
+            identity = self._current_identity()
+            if identity is not None:
+                access.check(identity.role, permission, identity.name)
+        except PermissionDeniedError as error:
+            with self.database.transaction() as session:
+                append_audit(
+                    session,
+                    actor=self.actor,
+                    action="access.denied",
+                    outcome="refused",
+                    target=permission,
+                    details={"reason": str(error)},
+                )
+            raise
+
+    def _current_identity(self) -> Identity | None:
+        """The acting user, checked now (None in a single-operator home)."""
+        with self.database.reader() as session:
+            if not accounts_exist(session):
+                self.identity = None
+                return None
+            if self._token_id is not None:
+                record = session.get(ApiToken, self._token_id)
+                if record is not None and record.user.name == self.actor:
+                    check_token_current(record)
+                    user = record.user
+                    self.identity = Identity(user.name, user.role, user.rank, user.display_name)
+                    return self.identity
+            token = self.settings.token.get_secret_value() if self.settings.token else None
+            self.identity = authenticate(session, self.settings.user, token)
+            self._token_id = int(token.split("_")[1]) if token else None
+            self.actor = self.identity.name
+            return self.identity
 
     @contextmanager
     def _audited_failure(
@@ -125,6 +206,7 @@ class Facetrail:
         description: str = "",
     ) -> GalleryInfo:
         """Create a gallery that enrols with `pipeline` (default: the configured one)."""
+        self.require("gallery.create")
         cleaned = name.strip()
         if not cleaned or len(cleaned) > MAX_GALLERY_NAME:
             raise InvalidInputError(f"gallery name must be 1-{MAX_GALLERY_NAME} characters")
@@ -150,6 +232,7 @@ class Facetrail:
 
     def galleries(self) -> list[GalleryInfo]:
         """Every gallery with its counts."""
+        self.require("gallery.read")
         with self.database.reader() as session:
             return [
                 self._gallery_info(g, session)
@@ -215,6 +298,7 @@ class Facetrail:
         The gallery is created on first use with `pipeline` and `keep_photos`.
         Re-running skips photos already enrolled for the same subject.
         """
+        self.require("enrol")
         request = EnrolRequest(
             path=Path(path).expanduser(),
             gallery=gallery,
@@ -254,30 +338,49 @@ class Facetrail:
         legal_basis: str,
         necessity: str,
         proportionality: str,
-        officer: str,
-        rank: str,
+        officer: str | None = None,
+        rank: str | None = None,
         galleries: list[str] | tuple[str, ...],
         dpia: str | None = None,
         valid_days: int = DEFAULT_VALID_DAYS,
         max_candidates: int | None = None,
         kind: str = "retrospective_search",
+        offence_category: str | None = None,
+        watchlists: list[str] | tuple[str, ...] = (),
+        for_user: str | None = None,
     ) -> AuthorisationInfo:
-        """Record an authorisation for the galleries in scope, and audit the grant."""
+        """Record an authorisation for the galleries in scope, and audit the grant.
+
+        With user accounts the granting officer is the signed-in authorising officer (name
+        and rank from their account) and `for_user`, who will use it, must be someone else.
+        """
+        self.require("authorisation.grant")
         request = AuthorisationRequest(
             purpose=purpose,
             case_reference=case,
             legal_basis=legal_basis,
             necessity=necessity,
             proportionality=proportionality,
-            officer_name=officer,
-            officer_rank=rank,
+            officer_name=officer or "",
+            officer_rank=rank or "",
             galleries=tuple(galleries),
             dpia_reference=dpia,
             valid_days=valid_days,
             kind=kind,
             max_candidates=max_candidates,
+            offence_category=offence_category,
+            watchlists=tuple(watchlists),
+            requested_by=for_user,
         )
-        with self.database.transaction() as session:
+        with (
+            self._audited_failure("authorisation.grant", None, None),
+            self.database.transaction() as session,
+        ):
+            if self.identity is not None:
+                name, account_rank = self._signed_in_officer(officer, rank)
+                request = replace(request, officer_name=name, officer_rank=account_rank)
+                if for_user:
+                    self.users.check_exists(session, for_user)
             record = grant(session, request, created_by=self.actor)
             append_audit(
                 session,
@@ -295,11 +398,58 @@ class Facetrail:
                     "dpia": record.dpia_reference,
                     "galleries": sorted(request.galleries),
                     "valid_until": record.valid_until.isoformat(),
+                    "offence_category": record.offence_category,
+                    "watchlists": record.watchlists,
+                    "for_user": record.requested_by,
                 },
             )
             return self._authorisation_info(record)
 
+    def _signed_in_officer(self, officer: str | None, rank: str | None) -> tuple[str, str]:
+        """The signed-in officer's name and rank; refuses a different name given."""
+        assert self.identity is not None
+        name = self.identity.display_name or self.identity.name
+        if officer and officer.strip() not in (name, self.identity.name):
+            raise InvalidInputError(
+                f"signed in as {self.identity.name!r} ({name}): an authorisation is recorded"
+                f" under the officer granting it, not {officer!r}"
+            )
+        account_rank = self.identity.rank or (rank or "")
+        if rank and self.identity.rank and rank.strip() != self.identity.rank:
+            raise InvalidInputError(
+                f"{name}'s rank on record is {self.identity.rank!r}, not {rank!r}"
+            )
+        return name, account_rank
+
+    def revoke_authorisation(self, authorisation_id: int, reason: str) -> AuthorisationInfo:
+        """Revoke an authorisation now (further use is refused), and audit it."""
+        self.require("authorisation.revoke")
+        with self.database.transaction() as session:
+            record = revoke(session, authorisation_id, reason=reason, by=self.actor)
+            append_audit(
+                session,
+                actor=self.actor,
+                action="authorisation.revoke",
+                outcome="ok",
+                authorisation_id=record.id,
+                target=record.case_reference,
+                details={"reason": record.revoked_reason},
+            )
+            return self._authorisation_info(record)
+
+    def authorisations(self) -> list[AuthorisationInfo]:
+        """Every authorisation, newest first."""
+        self.require("authorisation.read")
+        with self.database.reader() as session:
+            records = session.scalars(
+                select(Authorisation)
+                .options(selectinload(Authorisation.galleries))
+                .order_by(Authorisation.id.desc())
+            )
+            return [self._authorisation_info(record) for record in records]
+
     def authorisation(self, authorisation_id: int) -> AuthorisationInfo:
+        self.require("authorisation.read")
         with self.database.reader() as session:
             record = session.get(Authorisation, authorisation_id)
             if record is None:
@@ -323,6 +473,12 @@ class Facetrail:
             valid_from=record.valid_from,
             valid_until=record.valid_until,
             created_by=record.created_by,
+            offence_category=record.offence_category,
+            watchlists=record.watchlists or [],
+            for_user=record.requested_by,
+            revoked_at=record.revoked_at,
+            revoked_by=record.revoked_by,
+            revoked_reason=record.revoked_reason,
         )
 
     # -- search ------------------------------------------------------------------------
@@ -337,6 +493,7 @@ class Facetrail:
         pipeline: str | None = None,
     ) -> SearchResult:
         """Every face in the probe against the gallery: top-K subjects each, authorised."""
+        self.require("search")
         with self._audited_failure("search", gallery, authorisation):
             if not 1 <= top <= MAX_TOP:
                 raise InvalidInputError(f"--top must be between 1 and {MAX_TOP}, got {top}")
@@ -350,6 +507,7 @@ class Facetrail:
                     authorisation_id=authorisation,
                     kind="retrospective_search",
                     gallery=gallery,
+                    actor=self.actor if self.identity is not None else None,
                 )
                 assert record is not None
                 if record.max_candidates is not None and top > record.max_candidates:
@@ -436,6 +594,7 @@ class Facetrail:
         authorisation: int | None = None,
     ) -> VerifyResult:
         """1:1 comparison of the largest face in each image against the calibrated threshold."""
+        self.require("verify")
         with self._audited_failure("verify", None, authorisation):
             if authorisation is not None:
                 with self.database.reader() as session:
@@ -485,6 +644,7 @@ class Facetrail:
 
     def subjects(self, gallery: str | None = None) -> list[SubjectInfo]:
         """Subjects of one gallery (or all), with their image counts."""
+        self.require("subjects.read")
         with self.database.reader() as session:
             query = (
                 select(Subject, Gallery.name, func.count(Image.id))
@@ -515,6 +675,7 @@ class Facetrail:
 
     def subject(self, gallery: str, subject: str) -> SubjectDetail:
         """One subject with the provenance of each enrolled image."""
+        self.require("subjects.read")
         with self.database.reader() as session:
             gallery_record = self._gallery(session, gallery)
             record = self._subject(session, gallery_record, subject)
@@ -553,6 +714,7 @@ class Facetrail:
 
     def delete_subject(self, gallery: str, subject: str, reason: str = "") -> DeleteResult:
         """Delete a subject's images, templates, index entries and kept photos."""
+        self.require("subjects.delete")
         removed: dict[str, list[int]] = {}
         with self.database.transaction() as session:
             gallery_record = self._gallery(session, gallery)
@@ -606,6 +768,7 @@ class Facetrail:
 
     def rebuild_index(self, gallery: str | None = None) -> list[RebuildResult]:
         """Recreate the vector indexes (of one gallery, or all) from the database."""
+        self.require("index.rebuild")
         with self.database.reader() as session:
             galleries = (
                 [self._gallery(session, gallery)]
@@ -634,11 +797,13 @@ class Facetrail:
 
     def verify_audit(self) -> ChainCheck:
         """Check the audit trail's hash chain."""
+        self.require("audit.verify")
         with self.database.reader() as session:
             return verify_chain(session)
 
     def audit_entries(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The audit trail, oldest first (for tests, reports and the CLI)."""
+        self.require("audit.read")
         with self.database.reader() as session:
             query = select(AuditEntry).order_by(AuditEntry.id)
             if limit:

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from facetrail.store.models import AuditEntry
+from facetrail.store.oversight_models import AuditHead
 from facetrail.store.types import utcnow
 
 GENESIS_HASH = "0" * 64
@@ -77,8 +78,21 @@ def append_audit(
     session.flush()  # assigns the id the hash covers
     entry.entry_hash = entry_digest(entry)
     session.flush()
+    _advance_head(session, entry)
     session.info[_LAST_HASH_KEY] = entry.entry_hash
     return entry
+
+
+def _advance_head(session: Session, entry: AuditEntry) -> None:
+    """Record the new last entry, so cutting entries off the end is detected."""
+    moved = session.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(last_id=entry.id, last_hash=entry.entry_hash, entries=AuditHead.entries + 1)
+    )
+    if moved.rowcount == 0:  # type: ignore[attr-defined]
+        session.add(AuditHead(id=1, last_id=entry.id, last_hash=entry.entry_hash, entries=1))
+        session.flush()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,15 +107,46 @@ class ChainCheck:
 
 def verify_chain(session: Session) -> ChainCheck:
     """Recompute every hash in id order; report the first changed, removed or moved entry."""
-    previous = GENESIS_HASH
+    previous, previous_id = GENESIS_HASH, 0
     count = 0
     for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.id)):
         count += 1
         if entry.prev_hash != previous:
-            return ChainCheck(False, count, entry.id, "does not follow the entry before it")
+            gap = (
+                f"; entries {previous_id + 1}-{entry.id - 1} are missing (removed)"
+                if entry.id > previous_id + 1
+                else ""
+            )
+            return ChainCheck(False, count, entry.id, f"does not follow the entry before it{gap}")
         if entry_digest(entry) != entry.entry_hash:
             return ChainCheck(False, count, entry.id, "content does not match its hash")
-        previous = entry.entry_hash
+        previous, previous_id = entry.entry_hash, entry.id
+    return _check_head(session, count, previous, previous_id)
+
+
+def _check_head(session: Session, count: int, last_hash: str, last_id: int) -> ChainCheck:
+    """The chain must end where the head says: otherwise its newest entries were cut off."""
+    head = session.get(AuditHead, 1)
+    if head is None:
+        if count:
+            return ChainCheck(False, count, last_id, "the audit head record is missing")
+        return ChainCheck(True, count)
+    if head.last_id != last_id or head.last_hash != last_hash or head.entries != count:
+        if head.last_id > last_id:
+            return ChainCheck(
+                False,
+                count,
+                last_id + 1,
+                f"entries {last_id + 1}-{head.last_id} were removed from the end (the chain"
+                f" ends at entry {last_id}, the head records {head.last_id})",
+            )
+        return ChainCheck(
+            False,
+            count,
+            head.last_id,
+            f"the chain ({count} entries to entry {last_id}) does not match the head"
+            f" ({head.entries} entries to entry {head.last_id})",
+        )
     return ChainCheck(True, count)
 
 

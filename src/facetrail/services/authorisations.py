@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from facetrail.errors import AuthorisationError, InvalidInputError, NotFoundError
 from facetrail.store.models import Authorisation, Gallery
+from facetrail.store.oversight_models import Dpia
 from facetrail.store.types import utcnow
 
 KINDS = ("retrospective_search", "live_deployment", "federated_query", "verification")
@@ -33,6 +34,9 @@ class AuthorisationRequest:
     valid_days: int = DEFAULT_VALID_DAYS
     kind: str = "retrospective_search"
     max_candidates: int | None = None
+    offence_category: str | None = None
+    watchlists: tuple[str, ...] = ()
+    requested_by: str | None = None  # the user who will use it (never the grantor)
 
 
 def validate_request(request: AuthorisationRequest) -> None:
@@ -59,6 +63,28 @@ def validate_request(request: AuthorisationRequest) -> None:
         raise InvalidInputError(f"unknown authorisation kind {request.kind!r}; one of {KINDS}")
     if request.max_candidates is not None and request.max_candidates < 1:
         raise InvalidInputError("max candidates must be at least 1")
+    if any(not name.strip() for name in request.watchlists):
+        raise InvalidInputError("watchlist names in scope must not be blank")
+
+
+def resolve_dpia(session: Session, reference: str | None, moment: datetime) -> Dpia | None:
+    """The recorded DPIA cited by `reference`, refused if withdrawn or not yet approved.
+
+    An unrecorded reference is kept as text and listed by `facetrail report dpia-check`.
+    """
+    if not reference or not reference.strip():
+        return None
+    dpia = session.scalar(select(Dpia).where(Dpia.reference == reference.strip()))
+    if dpia is None:
+        return None
+    today = moment.date()
+    if dpia.approved_on > today:
+        raise InvalidInputError(f"DPIA {dpia.reference} is only approved from {dpia.approved_on}")
+    if dpia.withdrawn_on is not None and dpia.withdrawn_on <= today:
+        raise InvalidInputError(
+            f"DPIA {dpia.reference} was withdrawn on {dpia.withdrawn_on}; cite one in force"
+        )
+    return dpia
 
 
 def grant(session: Session, request: AuthorisationRequest, created_by: str) -> Authorisation:
@@ -71,6 +97,12 @@ def grant(session: Session, request: AuthorisationRequest, created_by: str) -> A
             raise NotFoundError(f"gallery {name!r} does not exist; enrol into it first")
         galleries.append(gallery)
     now = utcnow()
+    if request.requested_by and request.requested_by.strip().lower() == created_by.lower():
+        raise AuthorisationError(
+            f"{created_by!r} cannot grant an authorisation to themselves; another authorising"
+            " officer must grant it"
+        )
+    dpia = resolve_dpia(session, request.dpia_reference, now)
     record = Authorisation(
         kind=request.kind,
         purpose=request.purpose.strip(),
@@ -86,6 +118,10 @@ def grant(session: Session, request: AuthorisationRequest, created_by: str) -> A
         valid_until=now + timedelta(days=request.valid_days),
         created_by=created_by,
         galleries=galleries,
+        offence_category=(request.offence_category or "").strip() or None,
+        dpia_id=dpia.id if dpia else None,
+        watchlists=sorted({w.strip() for w in request.watchlists}) or None,
+        requested_by=(request.requested_by or "").strip().lower() or None,
     )
     session.add(record)
     session.flush()
@@ -99,8 +135,14 @@ def check_covers(
     kind: str,
     gallery: str,
     now: datetime | None = None,
+    actor: str | None = None,
+    watchlist: str | None = None,
 ) -> Authorisation:
-    """The authorisation if it is valid now for `kind` on `gallery`; else AuthorisationError."""
+    """The authorisation if it is valid now for `kind` on `gallery`; else AuthorisationError.
+
+    With `actor` (homes with user accounts), the grantor may not use it, and one granted
+    for a named user serves only them. With `watchlist`, a watchlist scope must include it.
+    """
     moment = now or utcnow()
     if authorisation is None:
         raise AuthorisationError(f"authorisation {authorisation_id} does not exist")
@@ -124,4 +166,46 @@ def check_covers(
             f"authorisation {authorisation_id} does not cover gallery {gallery!r}"
             f" (covers: {', '.join(sorted(g.name for g in authorisation.galleries))})"
         )
+    if (
+        watchlist is not None
+        and authorisation.watchlists
+        and watchlist not in authorisation.watchlists
+    ):
+        raise AuthorisationError(
+            f"authorisation {authorisation_id} does not cover watchlist {watchlist!r}"
+            f" (covers: {', '.join(authorisation.watchlists)})"
+        )
+    if actor is not None:
+        check_user(authorisation, authorisation_id, actor)
     return authorisation
+
+
+def check_user(authorisation: Authorisation, authorisation_id: int, actor: str) -> None:
+    """Refuse use by the officer who granted it, or by anyone but the user it names."""
+    if actor == authorisation.created_by:
+        raise AuthorisationError(
+            f"{actor!r} granted authorisation {authorisation_id} and so may not use it"
+        )
+    if authorisation.requested_by and actor != authorisation.requested_by:
+        raise AuthorisationError(
+            f"authorisation {authorisation_id} was granted for {authorisation.requested_by!r},"
+            f" not {actor!r}"
+        )
+
+
+def revoke(session: Session, authorisation_id: int, *, reason: str, by: str) -> Authorisation:
+    """Revoke an authorisation now, recording who and why."""
+    if not reason.strip():
+        raise InvalidInputError("revoking an authorisation needs a reason")
+    record = session.get(Authorisation, authorisation_id)
+    if record is None:
+        raise NotFoundError(f"authorisation {authorisation_id} does not exist")
+    if record.revoked_at is not None:
+        raise InvalidInputError(
+            f"authorisation {authorisation_id} was already revoked on {record.revoked_at:%Y-%m-%d}"
+        )
+    record.revoked_at = utcnow()
+    record.revoked_reason = reason.strip()
+    record.revoked_by = by
+    session.flush()
+    return record

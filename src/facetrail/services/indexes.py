@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from facetrail.errors import StoreError
 from facetrail.index.faiss_index import FaissIndex
+from facetrail.services import crypto
 from facetrail.store.database import Database
 from facetrail.store.models import IndexState, Template
 
@@ -43,13 +44,34 @@ def bump_generation(session: Session, gallery_id: int, model: str) -> int:
 
 
 def vector_to_bytes(vector: np.ndarray) -> bytes:
-    """How a template vector is stored in the templates table."""
-    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+    """How a template vector is stored in the templates table (sealed if a key is set)."""
+    return crypto.seal(np.ascontiguousarray(vector, dtype=np.float32).tobytes())
+
+
+def save_index(index: FaissIndex, path: Path) -> None:
+    """Write an index file atomically, sealed when encryption at rest is on."""
+    keyring = crypto.active()
+    if keyring is None:
+        index.save(path)
+        return
+    try:
+        crypto.write_atomic(path, keyring.seal(index.to_bytes()))
+    except OSError as error:
+        raise StoreError(f"cannot write index file {path}: {error}") from error
+
+
+def load_index(path: Path) -> FaissIndex:
+    """Read an index file written by `save_index` (sealed or not)."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise StoreError(f"cannot read index file {path}: {error}") from error
+    return FaissIndex.from_bytes(crypto.unseal(data, f"index file {path}"), path)
 
 
 def vector_from_bytes(blob: bytes, dim: int) -> np.ndarray:
     """A stored template's float32 vector (inverse of `vector_to_bytes`)."""
-    vector = np.frombuffer(blob, dtype=np.float32)
+    vector = np.frombuffer(crypto.unseal(blob, "a stored template"), dtype=np.float32)
     if vector.shape != (dim,):
         raise StoreError(f"stored template has {vector.size} values, expected {dim}")
     return vector
@@ -89,7 +111,7 @@ class IndexCatalog:
                 if index.version != generation:
                     self._reconcile(index, gallery_id, model)
                     index.version = generation
-                    index.save(self.path(gallery_id, model))
+                    save_index(index, self.path(gallery_id, model))
             self._open[key] = index
             return index
 
@@ -97,7 +119,7 @@ class IndexCatalog:
         path = self.path(gallery_id, model)
         if path.exists():
             try:
-                index = FaissIndex.load(path)
+                index = load_index(path)
                 if index.dim == dim:
                     return index
             except StoreError:
@@ -175,7 +197,7 @@ class IndexCatalog:
                 if index.version < 0:
                     continue
                 with self._file_lock(open_gallery, model):
-                    index.save(self.path(open_gallery, model))
+                    save_index(index, self.path(open_gallery, model))
 
     def rebuild(self, gallery_id: int, model: str, dim: int, factory: str = "Flat") -> int:
         """Recreate the index from the database alone; returns how many templates it holds."""
@@ -184,7 +206,7 @@ class IndexCatalog:
             index = FaissIndex(dim, factory=factory)
             self._reconcile(index, gallery_id, model)
             index.version = generation
-            index.save(self.path(gallery_id, model))
+            save_index(index, self.path(gallery_id, model))
             self._open[(gallery_id, model)] = index
             return len(index)
 

@@ -123,6 +123,12 @@ class AuthorisationInfo(BaseModel):
     valid_from: datetime
     valid_until: datetime
     created_by: str
+    offence_category: str | None = None
+    watchlists: list[str] = Field(default_factory=list)
+    for_user: str | None = Field(default=None, description="the only user who may use it")
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+    revoked_reason: str | None = None
 
 
 class DeleteResult(BaseModel):

@@ -164,6 +164,12 @@ class Authorisation(Base):
     revoked_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Added by migration 0004_oversight.
+    offence_category: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    dpia_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    watchlists: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    requested_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     galleries: Mapped[list[Gallery]] = relationship(secondary=authorisation_galleries)
 

@@ -1,0 +1,268 @@
+"""Signed audit exports (Ed25519) that an external auditor can check without the database.
+
+An export is one JSON document: every audit entry with its `prev_hash` and `entry_hash`,
+the audit head, the signer's public key, and an Ed25519 signature over the canonical
+JSON of everything else (keys sorted, no spaces, UTF-8). `verify_export` needs only this
+module's standard-library code and the `cryptography` package: it checks the signature
+(against a public key given out of band, else the embedded one), recomputes each entry's
+SHA-256 over its canonical encoding, follows the chain and compares its end with the head.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from facetrail.errors import InvalidInputError
+from facetrail.services.audit import append_audit, verify_chain
+from facetrail.services.crypto import write_atomic
+from facetrail.store.models import AuditEntry
+from facetrail.store.oversight_models import AuditHead
+from facetrail.store.types import utcnow
+
+if TYPE_CHECKING:
+    from facetrail.services.app import Facetrail
+
+EXPORT_FORMAT = "facetrail-audit-export/1"
+GENESIS_HASH = "0" * 64
+SIGNING_KEY_NAME = "audit-signing.key"
+HASHED_FIELDS = (
+    "id",
+    "occurred_at",
+    "actor",
+    "action",
+    "outcome",
+    "authorisation_id",
+    "gallery",
+    "target",
+    "details",
+    "prev_hash",
+)
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one byte encoding hashed and signed: sorted keys, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    """SHA-256 of an exported entry's canonical encoding (every field but its hash)."""
+    return hashlib.sha256(canonical_json({k: entry[k] for k in HASHED_FIELDS})).hexdigest()
+
+
+def _exported(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "occurred_at": entry.occurred_at.isoformat(timespec="microseconds"),
+        "actor": entry.actor,
+        "action": entry.action,
+        "outcome": entry.outcome,
+        "authorisation_id": entry.authorisation_id,
+        "gallery": entry.gallery,
+        "target": entry.target,
+        "details": entry.details,
+        "prev_hash": entry.prev_hash,
+        "entry_hash": entry.entry_hash,
+    }
+
+
+def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
+    """The Ed25519 key in `path` (PEM), created with mode 0600 (and a .pub) if missing."""
+    if path.exists():
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (ValueError, TypeError) as error:
+            raise InvalidInputError(f"{path} is not a PEM private key: {error}") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise InvalidInputError(f"{path} is not an Ed25519 key")
+        if not public_path(path).exists():
+            public_path(path).write_text(public_key_text(key.public_key()) + "\n")
+        return key
+    key = Ed25519PrivateKey.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as stream:
+        stream.write(pem)
+    public_path(path).write_text(public_key_text(key.public_key()) + "\n")
+    return key
+
+
+def public_path(key_path: Path) -> Path:
+    return key_path.with_suffix(".pub")
+
+
+def public_key_text(key: Ed25519PublicKey) -> str:
+    """The raw public key, base64 (what an auditor is given out of band)."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def key_fingerprint(public_b64: str) -> str:
+    """A short fingerprint of a public key for comparing by eye."""
+    return hashlib.sha256(base64.b64decode(public_b64)).hexdigest()[:16]
+
+
+class ExportInfo(BaseModel):
+    path: str
+    entries: int
+    chain_ok: bool
+    public_key: str
+    key_fingerprint: str
+    public_key_file: str
+
+
+class ExportCheck(BaseModel):
+    ok: bool
+    entries: int
+    signature_ok: bool
+    key_source: str  # "given" or "embedded"
+    key_fingerprint: str
+    first_bad_id: int | None = None
+    problem: str = ""
+
+
+def sign_document(document: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
+    """The document with its public key and Ed25519 signature added."""
+    body = {**document, "public_key": public_key_text(key.public_key())}
+    body["signature"] = base64.b64encode(key.sign(canonical_json(body))).decode()
+    return body
+
+
+def _chain_problem(entries: list[dict[str, Any]], head: dict[str, Any] | None) -> tuple[int, str]:
+    """(first bad entry id, problem) or (0, '') when the exported chain is whole."""
+    previous, previous_id = GENESIS_HASH, 0
+    for entry in entries:
+        if entry["prev_hash"] != previous:
+            return entry["id"], f"entry {entry['id']} does not follow entry {previous_id}"
+        if entry_hash(entry) != entry["entry_hash"]:
+            return entry["id"], f"entry {entry['id']}: content does not match its hash"
+        previous, previous_id = entry["entry_hash"], entry["id"]
+    if head is not None and (head["last_id"] != previous_id or head["last_hash"] != previous):
+        return (
+            previous_id + 1,
+            f"the chain ends at entry {previous_id}, the head at {head['last_id']}",
+        )
+    return 0, ""
+
+
+def verify_export(path: Path, public_key: str | None = None) -> ExportCheck:
+    """Check a signed export offline: signature, every entry's hash, the chain and its head."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        signature = base64.b64decode(document.pop("signature"))
+        embedded = document["public_key"]
+        entries = document["entries"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InvalidInputError(f"{path} is not a facetrail audit export: {error}") from None
+    if document.get("format") != EXPORT_FORMAT:
+        raise InvalidInputError(
+            f"{path} has format {document.get('format')!r}, not {EXPORT_FORMAT}"
+        )
+    key_b64 = public_key.strip() if public_key else embedded
+    try:
+        verifier = Ed25519PublicKey.from_public_bytes(base64.b64decode(key_b64))
+        verifier.verify(signature, canonical_json(document))
+        signature_ok = True
+    except (InvalidSignature, ValueError):
+        signature_ok = False
+    try:
+        first_bad, problem = _chain_problem(entries, document.get("head"))
+    except (KeyError, TypeError) as error:
+        first_bad, problem = 0, f"an entry is malformed ({error})"
+    if not signature_ok:
+        problem = "the signature does not match the document" + (f"; {problem}" if problem else "")
+    return ExportCheck(
+        ok=signature_ok and not problem,
+        entries=len(entries),
+        signature_ok=signature_ok,
+        key_source="given" if public_key else "embedded",
+        key_fingerprint=key_fingerprint(key_b64),
+        first_bad_id=first_bad or None,
+        problem=problem,
+    )
+
+
+def read_public_key(path: Path) -> str:
+    """A public key file: raw base64 (from `.pub`) or a PEM public key."""
+    data = Path(path).read_bytes()
+    if data.lstrip().startswith(b"-----BEGIN"):
+        key = serialization.load_pem_public_key(data)
+        if not isinstance(key, Ed25519PublicKey):
+            raise InvalidInputError(f"{path} is not an Ed25519 public key")
+        return public_key_text(key)
+    return data.decode().strip()
+
+
+class AuditExportService:
+    """Write signed exports of the audit trail."""
+
+    def __init__(self, app: Facetrail) -> None:
+        self.app = app
+
+    def default_key_path(self) -> Path:
+        return self.app.settings.home / "keys" / SIGNING_KEY_NAME
+
+    def export(self, path: Path, key_path: Path | None = None) -> ExportInfo:
+        """Write every audit entry, signed, to `path`; the export itself is audited."""
+        self.app.require("audit.export")
+        signing_path = key_path or self.default_key_path()
+        key = load_or_create_signing_key(signing_path)
+        with self.app.database.reader() as session:
+            check = verify_chain(session)
+            head = session.get(AuditHead, 1)
+            entries = [
+                _exported(e) for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))
+            ]
+            head_data = (
+                {"last_id": head.last_id, "last_hash": head.last_hash, "entries": head.entries}
+                if head
+                else None
+            )
+        document = sign_document(
+            {
+                "format": EXPORT_FORMAT,
+                "exported_at": utcnow().isoformat(),
+                "exported_by": self.app.actor,
+                "hashing": "sha256 over canonical JSON of " + ",".join(HASHED_FIELDS),
+                "chain_verified_at_export": check.ok,
+                "head": head_data,
+                "entries": entries,
+            },
+            key,
+        )
+        write_atomic(Path(path), canonical_json(document))
+        with self.app.database.transaction() as session:
+            append_audit(
+                session,
+                actor=self.app.actor,
+                action="audit.export",
+                outcome="ok",
+                target=str(path),
+                details={
+                    "entries": len(entries),
+                    "key_fingerprint": key_fingerprint(document["public_key"]),
+                },
+            )
+        return ExportInfo(
+            path=str(path),
+            entries=len(entries),
+            chain_ok=check.ok,
+            public_key=document["public_key"],
+            key_fingerprint=key_fingerprint(document["public_key"]),
+            public_key_file=str(public_path(signing_path)),
+        )

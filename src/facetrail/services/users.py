@@ -1,0 +1,380 @@
+"""User accounts: argon2-hashed passwords, API tokens, and who is acting."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from facetrail.errors import InvalidInputError, NotFoundError
+from facetrail.services.access import ADMINISTRATOR, PermissionDeniedError, normalise_role
+from facetrail.services.audit import append_audit
+from facetrail.store.oversight_models import ApiToken, User
+from facetrail.store.types import utcnow
+
+if TYPE_CHECKING:
+    from facetrail.services.app import Facetrail
+
+MIN_PASSWORD_LENGTH = 12
+DEFAULT_TOKEN_DAYS = 90
+MAX_TOKEN_DAYS = 366
+TOKEN_PREFIX = "ft"
+TOKEN_SECRET_BYTES = 32
+USER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+# Passwords get argon2id's RFC 9106 defaults (about 0.3 s here). Tokens carry 256 random
+# bits, so a light argon2id setting (about 10 ms) costs an attacker nothing extra to skip
+# yet keeps every CLI call fast.
+_PASSWORDS = PasswordHasher()
+_TOKENS = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is acting: a user name with its role (rank and display name for records)."""
+
+    name: str
+    role: str
+    rank: str = ""
+    display_name: str = ""
+
+
+def accounts_exist(session: Session) -> bool:
+    """Whether the home has any user account (if not, it is a single-operator home)."""
+    return session.scalar(select(func.count(User.id))) != 0
+
+
+def validate_password(password: str) -> None:
+    """Refuse short passwords, naming the minimum."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInputError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def create_user(
+    session: Session,
+    *,
+    name: str,
+    role: str,
+    password: str,
+    display_name: str = "",
+    rank: str = "",
+    created_by: str,
+) -> User:
+    """Add a user with an argon2id password hash."""
+    cleaned = name.strip().lower()
+    if not USER_NAME.match(cleaned):
+        raise InvalidInputError(
+            f"user name {name!r} must be 1-100 of a-z, 0-9, '.', '_' or '-' (starting a-z/0-9)"
+        )
+    canonical_role = normalise_role(role)
+    validate_password(password)
+    if session.scalar(select(User).where(User.name == cleaned)) is not None:
+        raise InvalidInputError(f"user {cleaned!r} already exists")
+    user = User(
+        name=cleaned,
+        role=canonical_role,
+        rank=rank.strip(),
+        display_name=display_name.strip() or cleaned,
+        password_hash=_PASSWORDS.hash(password),
+        active=True,
+        created_by=created_by,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def bootstrap(session: Session, *, name: str, password: str, display_name: str = "") -> User:
+    """Create the first administrator; refused once any account exists."""
+    if accounts_exist(session):
+        raise PermissionDeniedError(
+            "this home already has user accounts; an administrator creates new ones"
+            " (facetrail users create)"
+        )
+    return create_user(
+        session,
+        name=name,
+        role=ADMINISTRATOR,
+        password=password,
+        display_name=display_name,
+        created_by="bootstrap",
+    )
+
+
+def issue_token(
+    session: Session, user: User, *, label: str = "", days: int = DEFAULT_TOKEN_DAYS
+) -> tuple[ApiToken, str]:
+    """A new token for `user`: the record and the secret string (shown once, never stored)."""
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise InvalidInputError(f"token lifetime must be 1-{MAX_TOKEN_DAYS} days, got {days}")
+    secret = secrets.token_urlsafe(TOKEN_SECRET_BYTES)
+    record = ApiToken(
+        user_id=user.id,
+        token_hash=_TOKENS.hash(secret),
+        label=label,
+        expires_at=utcnow() + timedelta(days=days),
+    )
+    session.add(record)
+    session.flush()
+    return record, f"{TOKEN_PREFIX}_{record.id}_{secret}"
+
+
+def login(
+    session: Session, *, name: str, password: str, label: str = "", days: int = DEFAULT_TOKEN_DAYS
+) -> tuple[User, ApiToken, str]:
+    """Check a user's password and issue them a token."""
+    user = session.scalar(select(User).where(User.name == name.strip().lower()))
+    refused = PermissionDeniedError(f"wrong user name or password for {name!r}")
+    if user is None or not user.active:
+        raise refused
+    try:
+        _PASSWORDS.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        raise refused from None
+    if _PASSWORDS.check_needs_rehash(user.password_hash):
+        user.password_hash = _PASSWORDS.hash(password)
+    record, token = issue_token(session, user, label=label, days=days)
+    return user, record, token
+
+
+def _token_parts(token: str) -> tuple[int, str]:
+    prefix, _, rest = token.strip().partition("_")
+    token_id, _, secret = rest.partition("_")
+    if prefix != TOKEN_PREFIX or not token_id.isdigit() or not secret:
+        raise PermissionDeniedError("the token is malformed (expected ft_<id>_<secret>)")
+    return int(token_id), secret
+
+
+def authenticate(session: Session, name: str | None, token: str | None) -> Identity:
+    """The identity of user `name` holding `token`; PermissionDeniedError if not valid."""
+    if not name or not token:
+        raise PermissionDeniedError(
+            "this home has user accounts: act as a user with --user NAME (or $FACETRAIL_USER)"
+            " and a token in $FACETRAIL_TOKEN (get one with `facetrail users token NAME`)"
+        )
+    token_id, secret = _token_parts(token)
+    record = session.get(ApiToken, token_id)
+    refused = PermissionDeniedError(f"token is not valid for user {name!r}")
+    if record is None or record.user.name != name.strip().lower():
+        raise refused
+    try:
+        _TOKENS.verify(record.token_hash, secret)
+    except (VerificationError, InvalidHashError):
+        raise refused from None
+    check_token_current(record)
+    return Identity(record.user.name, record.user.role, record.user.rank, record.user.display_name)
+
+
+def check_token_current(record: ApiToken) -> None:
+    """Refuse a revoked or expired token, or one whose user is disabled."""
+    if record.revoked_at is not None:
+        raise PermissionDeniedError(f"token {record.id} was revoked")
+    if record.expires_at <= utcnow():
+        raise PermissionDeniedError(
+            f"token {record.id} expired on {record.expires_at:%Y-%m-%d}; get a new one"
+        )
+    if not record.user.active:
+        raise PermissionDeniedError(f"user {record.user.name!r} is disabled")
+
+
+def find_user(session: Session, name: str) -> User:
+    """The user called `name`, or NotFoundError."""
+    user = session.scalar(select(User).where(User.name == name.strip().lower()))
+    if user is None:
+        raise NotFoundError(f"user {name!r} does not exist")
+    return user
+
+
+def disable_user(session: Session, name: str) -> User:
+    """Disable a user and revoke all their tokens (records stay for the audit trail)."""
+    user = find_user(session, name)
+    user.active = False
+    for record in user.tokens:
+        if record.revoked_at is None:
+            record.revoked_at = utcnow()
+    session.flush()
+    return user
+
+
+class UserInfo(BaseModel):
+    name: str
+    display_name: str
+    role: str
+    rank: str
+    active: bool
+    created_by: str
+    created_at: datetime
+
+
+class IssuedToken(BaseModel):
+    user: str
+    role: str
+    token_id: int
+    token: str = Field(description="shown once; facetrail keeps only its hash")
+    expires_at: datetime
+
+
+def user_info(user: User) -> UserInfo:
+    """The public view of an account (never its hashes)."""
+    return UserInfo(
+        name=user.name,
+        display_name=user.display_name,
+        role=user.role,
+        rank=user.rank,
+        active=user.active,
+        created_by=user.created_by,
+        created_at=user.created_at,
+    )
+
+
+class UserService:
+    """Account use cases: bootstrap, create, list, disable, tokens (each audited)."""
+
+    def __init__(self, app: Facetrail) -> None:
+        self.app = app
+
+    def bootstrap(self, name: str, password: str, display_name: str = "") -> IssuedToken:
+        """Create the first administrator and their first token; from then on calls are checked.
+
+        Allowed only while the home has no account (it ends single-operator mode).
+        """
+        with self.app.database.transaction() as session:
+            user = bootstrap(session, name=name, password=password, display_name=display_name)
+            record, token = issue_token(session, user, label="bootstrap")
+            append_audit(
+                session,
+                actor=self.app.actor,
+                action="users.bootstrap",
+                outcome="ok",
+                target=user.name,
+                details={"role": user.role, "token_id": record.id},
+            )
+            return IssuedToken(
+                user=user.name,
+                role=user.role,
+                token_id=record.id,
+                token=token,
+                expires_at=record.expires_at,
+            )
+
+    def create(
+        self, name: str, *, role: str, password: str, display_name: str = "", rank: str = ""
+    ) -> UserInfo:
+        """Add an account (administrators only)."""
+        self.app.require("users.manage")
+        with self.app.database.transaction() as session:
+            user = create_user(
+                session,
+                name=name,
+                role=role,
+                password=password,
+                display_name=display_name,
+                rank=rank,
+                created_by=self.app.actor,
+            )
+            append_audit(
+                session,
+                actor=self.app.actor,
+                action="users.create",
+                outcome="ok",
+                target=user.name,
+                details={"role": user.role, "rank": user.rank},
+            )
+            return user_info(user)
+
+    def list(self) -> list[UserInfo]:
+        """Every account, by name."""
+        self.app.require("users.read")
+        with self.app.database.reader() as session:
+            return [user_info(u) for u in session.scalars(select(User).order_by(User.name))]
+
+    def disable(self, name: str, reason: str) -> UserInfo:
+        """Disable an account and revoke its tokens (administrators only)."""
+        self.app.require("users.manage")
+        if not reason.strip():
+            raise InvalidInputError("disabling a user needs a reason")
+        with self.app.database.transaction() as session:
+            user = disable_user(session, name)
+            append_audit(
+                session,
+                actor=self.app.actor,
+                action="users.disable",
+                outcome="ok",
+                target=user.name,
+                details={"reason": reason},
+            )
+            return user_info(user)
+
+    def token(
+        self, name: str, password: str, *, label: str = "", days: int = DEFAULT_TOKEN_DAYS
+    ) -> IssuedToken:
+        """Sign in with a password: a new API token for that user (failures are audited)."""
+        try:
+            with self.app.database.transaction() as session:
+                user, record, token = login(
+                    session, name=name, password=password, label=label, days=days
+                )
+                append_audit(
+                    session,
+                    actor=user.name,
+                    action="users.token",
+                    outcome="ok",
+                    target=user.name,
+                    details={"token_id": record.id, "label": label, "days": days},
+                )
+                return IssuedToken(
+                    user=user.name,
+                    role=user.role,
+                    token_id=record.id,
+                    token=token,
+                    expires_at=record.expires_at,
+                )
+        except PermissionDeniedError as error:
+            with self.app.database.transaction() as session:
+                append_audit(
+                    session,
+                    actor=name,
+                    action="users.token",
+                    outcome="refused",
+                    target=name,
+                    details={"reason": str(error)},
+                )
+            raise
+
+    def revoke_token(self, token_id: int, reason: str) -> None:
+        """Revoke one API token (administrators only)."""
+        self.app.require("users.manage")
+        with self.app.database.transaction() as session:
+            record = session.get(ApiToken, token_id)
+            if record is None:
+                raise NotFoundError(f"token {token_id} does not exist")
+            record.revoked_at = record.revoked_at or utcnow()
+            append_audit(
+                session,
+                actor=self.app.actor,
+                action="users.revoke_token",
+                outcome="ok",
+                target=record.user.name,
+                details={"token_id": token_id, "reason": reason},
+            )
+
+    def whoami(self) -> dict[str, str | None]:
+        """Who the calls run as: the signed-in user and role, or the single operator."""
+        identity = self.app._current_identity()
+        if identity is None:
+            return {"user": self.app.actor, "role": None, "mode": "single-operator"}
+        return {"user": identity.name, "role": identity.role, "mode": "accounts"}
+
+    @staticmethod
+    def check_exists(session: Session, name: str) -> None:
+        """Refuse a user name that has no active account."""
+        user = find_user(session, name)
+        if not user.active:
+            raise InvalidInputError(f"user {name!r} is disabled")

@@ -1,0 +1,284 @@
+"""The permission matrix: every service call by every role, allowed or refused as it says."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import facetrail
+from facetrail.errors import FacetrailError
+from facetrail.services import access
+from facetrail.services.access import PermissionDeniedError
+from facetrail.services.alerts import Alerts
+from facetrail.services.app import Facetrail
+from facetrail.services.live import DeploymentRunner, WatchRequest
+from facetrail.services.watchlists import Watchlists
+
+PASSWORD = "a long enough password"
+SERVICES = ("users", "dpias", "reports", "retention", "deletions", "audit_export", "keys")
+# Calls that need no permission: signing in, bootstrapping, lifecycle, helpers.
+UNCHECKED = {
+    "close",
+    "require",
+    "users.bootstrap",
+    "users.token",
+    "users.whoami",
+    "users.check_exists",
+    "audit_export.default_key_path",
+}
+AUTH = {
+    "purpose": "identify a suspect",
+    "case": "OP-1",
+    "legal_basis": "common law",
+    "necessity": "no other lead",
+    "proportionality": "one probe",
+    "galleries": ["custody"],
+}
+
+Call = Callable[[Facetrail, str, Path], Any]
+
+
+def _watchlist_create(app: Facetrail, role: str) -> Any:
+    """Create an (empty-gallery) watchlist: refused by role, else by the empty gallery."""
+    return Watchlists(app).create(f"wl-{role}", gallery="custody", reason="wanted on warrant")
+
+
+def _watch(app: Facetrail) -> Any:
+    """Start a deployment that fails after the permission check (no such watchlist)."""
+    request = WatchRequest(source="missing.mp4", watchlist="no-such", authorisation=999)
+    return DeploymentRunner(app, request).start()
+
+
+def _requiring(permission: str) -> Call:
+    """A call that only checks `permission` (as live and evaluation use cases do first)."""
+    return lambda a, r, t: a.require(permission)
+
+
+# (service call name, permission it needs, a call with cheap arguments). An allowed call may
+# still fail for its own reasons (no such record): only PermissionDeniedError means refused.
+CALLS: list[tuple[str, str, Call]] = [
+    ("create_gallery", "gallery.create", lambda a, r, t: a.create_gallery(f"g-{r}")),
+    ("galleries", "gallery.read", lambda a, r, t: a.galleries()),
+    ("enrol", "enrol", lambda a, r, t: a.enrol(t / "missing.jpg", gallery="custody", subject="s")),
+    ("subjects", "subjects.read", lambda a, r, t: a.subjects("custody")),
+    ("subject", "subjects.read", lambda a, r, t: a.subject("custody", "nobody")),
+    ("delete_subject", "subjects.delete", lambda a, r, t: a.delete_subject("custody", "nobody")),
+    (
+        "search",
+        "search",
+        lambda a, r, t: a.search(b"not an image", gallery="custody", authorisation=999),
+    ),
+    ("verify", "verify", lambda a, r, t: a.verify(b"not an image", b"nor this")),
+    ("authorise", "authorisation.grant", lambda a, r, t: a.authorise(**AUTH)),
+    (
+        "revoke_authorisation",
+        "authorisation.revoke",
+        lambda a, r, t: a.revoke_authorisation(999, "no longer needed"),
+    ),
+    ("authorisation", "authorisation.read", lambda a, r, t: a.authorisation(999)),
+    ("authorisations", "authorisation.read", lambda a, r, t: a.authorisations()),
+    ("rebuild_index", "index.rebuild", lambda a, r, t: a.rebuild_index("no-such-gallery")),
+    ("verify_audit", "audit.verify", lambda a, r, t: a.verify_audit()),
+    ("audit_entries", "audit.read", lambda a, r, t: a.audit_entries(1)),
+    ("audit_export.export", "audit.export", lambda a, r, t: a.audit_export.export(t / f"{r}.json")),
+    ("retention.run", "retention.run", lambda a, r, t: a.retention.run(dry_run=True)),
+    (
+        "retention.set_policy",
+        "retention.manage",
+        lambda a, r, t: a.retention.set_policy("gallery", "no-such-gallery", 30),
+    ),
+    ("retention.policies", "retention.read", lambda a, r, t: a.retention.policies()),
+    ("retention.due", "retention.read", lambda a, r, t: a.retention.due()),
+    (
+        "deletions.request",
+        "deletion.request",
+        lambda a, r, t: a.deletions.request(
+            gallery="custody", subject="s", requester="data subject", grounds="no longer needed"
+        ),
+    ),
+    (
+        "deletions.decide",
+        "deletion.decide",
+        lambda a, r, t: a.deletions.decide(99_999, grant=False, reason="unfounded"),
+    ),
+    ("deletions.list", "deletion.read", lambda a, r, t: a.deletions.list()),
+    (
+        "dpias.add",
+        "dpia.manage",
+        lambda a, r, t: a.dpias.add(
+            f"DPIA-{r}", title="t", version="1", approved_on=date(2026, 1, 1), approver="DPO"
+        ),
+    ),
+    (
+        "dpias.withdraw",
+        "dpia.manage",
+        lambda a, r, t: a.dpias.withdraw("no-such", on=date(2026, 1, 1), reason="superseded"),
+    ),
+    ("dpias.list", "dpia.read", lambda a, r, t: a.dpias.list()),
+    (
+        "reports.foi",
+        "report.foi",
+        lambda a, r, t: a.reports.foi(date(2026, 1, 1), date(2026, 12, 31)),
+    ),
+    ("reports.dpia_check", "report.dpia_check", lambda a, r, t: a.reports.dpia_check()),
+    (
+        "users.create",
+        "users.manage",
+        lambda a, r, t: a.users.create(f"new-{r}", role="operator", password="short"),
+    ),
+    ("users.disable", "users.manage", lambda a, r, t: a.users.disable("nobody", "left")),
+    ("users.revoke_token", "users.manage", lambda a, r, t: a.users.revoke_token(999, "lost")),
+    ("users.list", "users.read", lambda a, r, t: a.users.list()),
+    ("keys.rotate", "keys.rotate", lambda a, r, t: a.keys.rotate()),
+    ("watchlists.create", "watchlist.manage", lambda a, r, t: _watchlist_create(a, r)),
+    ("watchlists.list", "watchlist.read", lambda a, r, t: Watchlists(a).list()),
+    ("watchlists.show", "watchlist.read", lambda a, r, t: Watchlists(a).show("no-such")),
+    ("watch", "watch", lambda a, r, t: _watch(a)),
+    ("alerts.list", "alerts.read", lambda a, r, t: Alerts(a).list()),
+    ("alerts.show", "alerts.read", lambda a, r, t: Alerts(a).show(999)),
+    (
+        "alerts.decide",
+        "alerts.decide",
+        lambda a, r, t: Alerts(a).decide(999, outcome="rejected", note="different person"),
+    ),
+    ("alerts.report", "report.deployment", lambda a, r, t: Alerts(a).report(999)),
+    # `facetrail calibrate` checks this before measuring and again before storing.
+    ("require:calibrate", "calibrate", _requiring("calibrate")),
+]
+
+
+@pytest.fixture(scope="module")
+def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Facetrail], Path]]:
+    """One home with an administrator, a 'custody' gallery and one user per role."""
+    home = tmp_path_factory.mktemp("home")
+    work = tmp_path_factory.mktemp("work")
+    single = facetrail.open(home)
+    single.create_gallery("custody")
+    admin_token = single.users.bootstrap("admin", PASSWORD).token
+    single.close()
+    admin = facetrail.open(home, user="admin", token=admin_token)
+    apps = {access.ADMINISTRATOR: admin}
+    for role in access.ROLES:
+        if role == access.ADMINISTRATOR:
+            continue
+        name = role.replace("_", "-")
+        admin.users.create(name, role=role, password=PASSWORD, rank="Inspector")
+        token = admin.users.token(name, PASSWORD).token
+        apps[role] = facetrail.open(home, user=name, token=token)
+    yield apps, work
+    for application in apps.values():
+        application.close()
+
+
+@pytest.mark.parametrize("name,permission,call", CALLS, ids=[c[0] for c in CALLS])
+def test_every_role_is_allowed_or_refused_as_the_matrix_says(
+    homes: tuple[dict[str, Facetrail], Path], name: str, permission: str, call: Call
+) -> None:
+    apps, work = homes
+    for role, application in apps.items():
+        refused = False
+        try:
+            call(application, role, work)
+        except PermissionDeniedError:
+            refused = True
+        except FacetrailError:
+            pass  # allowed, then failed on its own terms (no such record, bad input)
+        assert refused != access.allowed(role, permission), (name, role, permission)
+
+
+def test_refusals_are_audited_with_the_permission(homes: tuple[dict[str, Facetrail], Path]) -> None:
+    apps, _ = homes
+    with pytest.raises(PermissionDeniedError, match="may not"):
+        apps[access.AUDITOR].search(b"x", gallery="custody", authorisation=1)
+    denied = [e for e in apps[access.AUDITOR].audit_entries() if e["action"] == "access.denied"]
+    assert denied[-1]["target"] == "search" and denied[-1]["actor"] == "auditor"
+    assert denied[-1]["outcome"] == "refused"
+
+
+def test_matrix_names_every_permission_and_every_call_is_covered() -> None:
+    tested = {permission for _, permission, _ in CALLS}
+    assert tested == set(access.PERMISSIONS)
+    for role, granted in access.MATRIX.items():
+        assert granted <= set(access.PERMISSIONS), role
+    covered = {name for name, _, _ in CALLS} | UNCHECKED
+    public = [
+        (name, method)
+        for name, method in inspect.getmembers(Facetrail, inspect.isfunction)
+        if not name.startswith("_")
+    ]
+    for name, method in public:
+        # A call added by another feature must at least check a permission itself.
+        assert name in covered or "self.require(" in inspect.getsource(method), name
+
+
+def test_service_objects_calls_are_all_in_the_matrix_test(
+    homes: tuple[dict[str, Facetrail], Path],
+) -> None:
+    apps, _ = homes
+    covered = {name for name, _, _ in CALLS} | UNCHECKED
+    for service in SERVICES:
+        target = getattr(apps[access.ADMINISTRATOR], service)
+        for name, _ in inspect.getmembers(type(target), inspect.isfunction):
+            if not name.startswith("_"):
+                assert f"{service}.{name}" in covered, f"{service}.{name}"
+
+
+def test_unknown_permission_and_role_are_refused() -> None:
+    assert not access.allowed(access.ADMINISTRATOR, "everything")
+    assert not access.allowed("superuser", "search")
+    with pytest.raises(PermissionDeniedError, match="unknown permission"):
+        access.check(access.ADMINISTRATOR, "everything", "admin")
+    with pytest.raises(PermissionDeniedError, match="unknown role"):
+        access.normalise_role("superuser")
+
+
+def test_single_operator_home_allows_everything_until_bootstrap(tmp_path: Path) -> None:
+    application = facetrail.open(tmp_path / "home", user="pc1")
+    try:
+        application.create_gallery("custody")
+        application.require("keys.rotate")  # no accounts: nothing is checked
+        assert application.users.whoami()["mode"] == "single-operator"
+        application.users.bootstrap("admin", PASSWORD)
+        with pytest.raises(PermissionDeniedError, match="FACETRAIL_TOKEN"):
+            application.galleries()
+        with pytest.raises(PermissionDeniedError, match="already has user accounts"):
+            application.users.bootstrap("second", PASSWORD)
+    finally:
+        application.close()
+
+
+def test_tokens_wrong_revoked_disabled_are_refused(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    single = facetrail.open(home)
+    issued = single.users.bootstrap("admin", PASSWORD)
+    single.close()
+    admin = facetrail.open(home, user="admin", token=issued.token)
+    admin.users.create("inv", role="investigator", password=PASSWORD)
+    with pytest.raises(PermissionDeniedError, match="wrong user name or password"):
+        admin.users.token("inv", "not the password")
+    token = admin.users.token("inv", PASSWORD)
+    forged = token.token[:-4] + ("AAAA" if not token.token.endswith("AAAA") else "BBBB")
+    for user, value in (("inv", forged), ("admin", token.token), ("inv", "garbage")):
+        other = facetrail.open(home, user=user, token=value)
+        with pytest.raises(PermissionDeniedError):
+            other.galleries()
+        other.close()
+    investigator = facetrail.open(home, user="inv", token=token.token)
+    assert investigator.galleries() == []
+    admin.users.revoke_token(token.token_id, "laptop lost")
+    with pytest.raises(PermissionDeniedError, match="revoked"):
+        investigator.galleries()
+    second = admin.users.token("inv", PASSWORD)
+    investigator.close()
+    investigator = facetrail.open(home, user="inv", token=second.token)
+    assert investigator.galleries() == []
+    admin.users.disable("inv", "left the force")
+    with pytest.raises(PermissionDeniedError, match=r"revoked|disabled"):
+        investigator.galleries()
+    investigator.close()
+    admin.close()
