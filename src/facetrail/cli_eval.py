@@ -324,6 +324,15 @@ def eval_watchlist(
         f" {_pct(result['tpir_measured'])}"
         f" (model {_pct(result['tpir_predicted_at_measured_size'])})"
     )
+    for point in result["thresholds_for_false_alerts"]:
+        wanted = f"{point['false_alerts_per_10000']:g} false alert(s) per 10,000 faces"
+        if point["threshold"] is None:
+            out.print(f"for {wanted}: too few non-watchlist comparisons to measure")
+        else:
+            out.print(
+                f"for {wanted}: threshold {point['threshold']:.3f},"
+                f" missing {_pct(point['miss_rate'])} of people on the watchlist"
+            )
     _print_groups(result)
 
 

@@ -147,6 +147,11 @@ def _parse_threshold(value: str) -> float | None:
     return threshold
 
 
+# Above this many expected false alerts per 1,000 faces `watch` warns before it starts
+# (the NPL measured about 1 in 6,000 for the Met's live deployments).
+WARN_FALSE_ALERTS_PER_1000 = 1.0
+
+
 def _print_start(start: DeploymentStart) -> None:
     frozen = start.watchlist
     reuse = " (unchanged, reused)" if frozen.reused else ""
@@ -169,6 +174,14 @@ def _print_start(start: DeploymentStart) -> None:
             f" FMR {estimate.fmr_per_comparison:.2e}"
             f" x {estimate.watchlist_size} subjects) - {estimate.method}"
         )
+        if estimate.per_1000_faces > WARN_FALSE_ALERTS_PER_1000:
+            err.print(
+                f"[bold yellow]WARNING[/]: at this threshold a {estimate.watchlist_size}-subject"
+                f" watchlist is expected to raise more than {WARN_FALSE_ALERTS_PER_1000:g}"
+                " false alert per 1,000 faces; measure the threshold for your watchlist size"
+                f" with `facetrail eval watchlist --watchlist-size {estimate.watchlist_size}`"
+                " and pass it with --threshold"
+            )
     err.print(f"frame stride {start.frame_stride}; processing (Ctrl-C stops and records the end)")
 
 

@@ -97,6 +97,10 @@ def test_eval_and_calibrate_commands(subset: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert watch["sentence"].startswith("With a 9,756-image watchlist at threshold 0.350")
     assert watch["fpir"] >= watch["fpir_predicted_at_measured_size"]  # bigger list, more alerts
+    points = watch["thresholds_for_false_alerts"]
+    assert [p["false_alerts_per_10000"] for p in points] == [100, 10, 1]
+    measured = [p["threshold"] for p in points if p["threshold"] is not None]
+    assert measured == sorted(measured)  # fewer false alerts need a higher threshold
 
     report = _json(_cli(home, "eval", "report", "--json"))
     assert Path(report["html"]).is_file()

@@ -108,6 +108,8 @@ def test_hamilton_alerts_once_per_person_per_appearance(deployed: dict[str, Any]
     assert summary["faces_processed"] >= summary["tracks"]
     assert 9.0 <= summary["duration_s"] <= 9.4
     assert "expected false-alert rate" in deployed["stderr"]
+    # The 1:1 threshold gives ~7 false alerts per 1,000 faces for five subjects: warned.
+    assert "WARNING" in deployed["stderr"] and "--watchlist-size 5" in deployed["stderr"]
     assert [a["alert_id"] for a in alerts] == sorted(a["alert_id"] for a in alerts)
 
 

@@ -130,6 +130,19 @@ def test_watchlist_scaling_by_hand() -> None:
     # chance 1/4 per entry) count; 0.3 and no-face do not. Size 3 -> two other entries.
     expected = (1 + (1 - 0.25) ** 2) / 4
     assert watchlist.scaled_tpir(mates, impostors, 0.4, 3) == pytest.approx(expected)
+    # Inverse of scaled_fpir: 1 - (1 - f)^1000 = 0.01 -> f = 1 - 0.99^(1/1000).
+    assert watchlist.comparison_fmr_for(0.01, 1000) == pytest.approx(1 - 0.99 ** (1 / 1000))
+    ten = np.sort(np.arange(10) / 10)  # impostors 0.0 ... 0.9
+    # FPIR 0.19 at size 1 allows FMR 0.19 -> 1 of 10 impostors may reach T: just above 0.8.
+    above = watchlist.threshold_for_fpir(ten, 0.19, 1)
+    assert above is not None and 0.8 < above <= 0.9
+    assert watchlist.threshold_for_fpir(ten, 0.05, 1) is None  # needs more than 10 impostors
+    # Size 2: FPIR 0.36 -> FMR 0.2 per comparison -> 2 impostors may reach T: above 0.7.
+    two = watchlist.threshold_for_fpir(ten, 0.36, 2)
+    assert two is not None and 0.7 < two <= 0.8
+    assert watchlist.sentence(9756, 0.355, 9999.99, 0.03).startswith(
+        "With a 9,756-image watchlist at threshold 0.355 expect about 10,000 false alerts"
+    )
     text = watchlist.sentence(9756, 0.41, 1.6, 0.105)
     assert text == (
         "With a 9,756-image watchlist at threshold 0.410 expect about 1.6 false alerts per "

@@ -17,11 +17,14 @@ from facetrail.errors import InvalidInputError, ModelError
 # larger than those it was trained on: 55/61 photos).
 DEFAULT_MAX_SIDE = 640
 # Small photos are enlarged (at most UPSCALE_LIMIT times) so their longest side reaches
-# DEFAULT_MIN_SIDE before YuNet sees them: its landmarks are much more precise on larger
-# faces, and alignment follows the landmarks. Measured on lfw-dev pairsDevTrain (250 px
-# photos, 10-fold, default pipeline): 99.27% at 1x, 99.41% at 1.6x, 99.64% at 2x, 99.32%
-# at 2.56x. Photos of DEFAULT_MIN_SIDE px or more (and video frames) are not touched.
-DEFAULT_MIN_SIDE = 500
+# DEFAULT_MIN_SIDE before YuNet sees them: its landmarks are more precise on larger faces,
+# and alignment follows the landmarks. Measured on lfw-dev pairsDevTrain (250 px photos,
+# 10-fold, default pipeline): 99.27% at 1x, 99.41% at 1.6x (400 px), 99.64% at 2x,
+# 99.32% at 2.56x; YuNet costs 4.8 / 10.3 / 16.2 ms per photo at 1x / 1.6x / 2x (one
+# thread). 400 px keeps enrolment of such photos above 40 photos/s on two cores (43 at
+# 400 px, 37 at 500 px). Photos of DEFAULT_MIN_SIDE px or more and video frames of 640 px
+# or more are not touched.
+DEFAULT_MIN_SIDE = 400
 UPSCALE_LIMIT = 2.0
 # YuNet's confidence cut: OpenCV's sample uses 0.9; 0.7 recovers hard LFW faces (profile,
 # occluded) without adding false faces on the shared test photos.

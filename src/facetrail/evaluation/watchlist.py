@@ -57,13 +57,40 @@ def scaled_tpir(
     return float(np.mean(hit * (1 - tail) ** max(size - 1, 0)))
 
 
+# False alerts per PER_FACES faces for which `eval watchlist` finds the threshold.
+TARGET_FALSE_ALERTS = (100.0, 10.0, 1.0)
+
+
+def _count(value: float) -> str:
+    """1.6 -> '1.6', 284.43 -> '284', 9999.99 -> '10,000'."""
+    return f"{value:.1f}" if value < 10 else f"{value:,.0f}"
+
+
 def sentence(size: int, threshold: float, false_alerts_per_10k: float, miss: float) -> str:
     """The plain statement a commander can read."""
     return (
         f"With a {size:,}-image watchlist at threshold {threshold:.3f} expect about "
-        f"{false_alerts_per_10k:.1f} false alerts per {PER_FACES:,} faces scanned and to miss "
-        f"{100 * miss:.1f}% of people on it."
+        f"{_count(false_alerts_per_10k)} false alerts per {PER_FACES:,} faces scanned and to"
+        f" miss {100 * miss:.1f}% of people on it."
     )
+
+
+def comparison_fmr_for(fpir: float, size: int) -> float:
+    """The per-comparison FMR at which a watchlist of `size` gives `fpir` (inverse of
+    scaled_fpir)."""
+    return float(-np.expm1(np.log1p(-fpir) / size))
+
+
+def threshold_for_fpir(impostors_sorted: np.ndarray, fpir: float, size: int) -> float | None:
+    """The lowest threshold keeping a `size` watchlist's FPIR at or below `fpir`, from the
+    sorted impostor scores; None when there are too few impostors to measure that FMR."""
+    fmr = comparison_fmr_for(fpir, size)
+    allowed = int(np.floor(fmr * impostors_sorted.size + 1e-9))  # impostors that may reach T
+    if allowed < 1:
+        return None
+    if allowed >= impostors_sorted.size:
+        return float(impostors_sorted[0])
+    return float(np.nextafter(impostors_sorted[-allowed - 1], np.inf))
 
 
 def run_watchlist(
@@ -126,6 +153,15 @@ def run_watchlist(
         np.ones(len(split.nonmated), dtype=bool), np.ones(len(split.mated), dtype=bool)
     )
     false_alerts_10k = PER_FACES * float(everyone["fpir"] or 0.0)
+    impostors_all = np.sort(comparisons.reshape(-1))
+    operating_points = []
+    for per_10k in TARGET_FALSE_ALERTS:
+        point: dict[str, float | None] = {"false_alerts_per_10000": per_10k, "threshold": None}
+        at = threshold_for_fpir(impostors_all, per_10k / PER_FACES, size)
+        if at is not None:
+            tpir = scaled_tpir(outcomes.mate_score, impostors_all, at, size)
+            point = {"false_alerts_per_10000": per_10k, "threshold": at, "miss_rate": 1 - tpir}
+        operating_points.append(point)
     result: dict[str, Any] = {
         "protocol": "watchlist",
         **provenance(analyzer, options, images.name),
@@ -137,6 +173,7 @@ def run_watchlist(
         **everyone,
         "false_alerts_per_10000": false_alerts_10k,
         "sentence": sentence(size, threshold, false_alerts_10k, float(everyone["miss_rate"] or 0)),
+        "thresholds_for_false_alerts": operating_points,
         "passers_by_on_watchlist": len(split.mated),
         "passers_by_not_on_watchlist": len(split.nonmated),
         "non_watchlist_comparisons": int(comparisons.size),
