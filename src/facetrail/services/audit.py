@@ -21,9 +21,29 @@ _AUDIT_LOCK_KEY = 0x0FACE7A11
 _LAST_HASH_KEY = "facetrail.audit.last_hash"  # chain end, cached for the open transaction
 
 
-def canonical_encoding(entry: AuditEntry) -> bytes:
-    """The bytes an entry's hash covers: every field but the hash itself, in fixed order."""
-    payload = {
+# The fields an entry's hash covers (every field but the hash itself); exports use them too.
+HASHED_FIELDS = (
+    "id",
+    "occurred_at",
+    "actor",
+    "action",
+    "outcome",
+    "authorisation_id",
+    "gallery",
+    "target",
+    "details",
+    "prev_hash",
+)
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one byte encoding hashed and signed: sorted keys, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def hashed_payload(entry: AuditEntry) -> dict[str, Any]:
+    """The HASHED_FIELDS of an entry as JSON values (times as ISO 8601, microseconds)."""
+    return {
         "id": entry.id,
         "occurred_at": _iso(entry.occurred_at),
         "actor": entry.actor,
@@ -35,7 +55,11 @@ def canonical_encoding(entry: AuditEntry) -> bytes:
         "details": entry.details,
         "prev_hash": entry.prev_hash,
     }
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def canonical_encoding(entry: AuditEntry) -> bytes:
+    """The bytes an entry's hash covers."""
+    return canonical_json(hashed_payload(entry))
 
 
 def entry_digest(entry: AuditEntry) -> str:

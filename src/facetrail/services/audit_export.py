@@ -24,7 +24,14 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from facetrail.errors import InvalidInputError
-from facetrail.services.audit import append_audit, verify_chain
+from facetrail.services.audit import (
+    GENESIS_HASH,
+    HASHED_FIELDS,
+    append_audit,
+    canonical_json,
+    hashed_payload,
+    verify_chain,
+)
 from facetrail.services.crypto import write_atomic
 from facetrail.store.models import AuditEntry
 from facetrail.store.oversight_models import AuditHead
@@ -34,25 +41,7 @@ if TYPE_CHECKING:
     from facetrail.services.app import Facetrail
 
 EXPORT_FORMAT = "facetrail-audit-export/1"
-GENESIS_HASH = "0" * 64
 SIGNING_KEY_NAME = "audit-signing.key"
-HASHED_FIELDS = (
-    "id",
-    "occurred_at",
-    "actor",
-    "action",
-    "outcome",
-    "authorisation_id",
-    "gallery",
-    "target",
-    "details",
-    "prev_hash",
-)
-
-
-def canonical_json(value: Any) -> bytes:
-    """The one byte encoding hashed and signed: sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def entry_hash(entry: dict[str, Any]) -> str:
@@ -61,19 +50,7 @@ def entry_hash(entry: dict[str, Any]) -> str:
 
 
 def _exported(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "occurred_at": entry.occurred_at.isoformat(timespec="microseconds"),
-        "actor": entry.actor,
-        "action": entry.action,
-        "outcome": entry.outcome,
-        "authorisation_id": entry.authorisation_id,
-        "gallery": entry.gallery,
-        "target": entry.target,
-        "details": entry.details,
-        "prev_hash": entry.prev_hash,
-        "entry_hash": entry.entry_hash,
-    }
+    return {**hashed_payload(entry), "entry_hash": entry.entry_hash}
 
 
 def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
