@@ -394,6 +394,12 @@ def test_cli_json_contract(tmp_path: Path, known_people: dict[str, list[Path]]) 
     assert rebuilt == [{"gallery": "cli", "model": "sface", "templates": 1}]
     deleted = _cli(home, "subjects", "delete", "JB-1", "--gallery", "cli", "--json")
     assert json.loads(deleted.stdout)["images_deleted"] == 1
+    # The deleting process had not opened the index: its file no longer holds the template.
+    app = facetrail.open(home)
+    try:
+        assert len(FaissIndex.load(app.catalog.path(1, "sface")).ids()) == 0
+    finally:
+        app.close()
     bad = _cli(
         home,
         "search",

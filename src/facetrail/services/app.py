@@ -10,7 +10,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -58,7 +57,7 @@ from facetrail.services.results import (
     SubjectInfo,
     VerifyResult,
 )
-from facetrail.services.retention import RetentionService
+from facetrail.services.retention import Erasure, RetentionService, finish_erasure
 from facetrail.services.transparency import DpiaService, TransparencyService
 from facetrail.services.users import (
     Identity,
@@ -727,9 +726,10 @@ class Facetrail:
             ):
                 removed.setdefault(model, []).append(template_id)
             photo_paths = [i.photo_path for i in images if i.photo_path]
+            gallery_id, pipeline = gallery_record.id, gallery_record.pipeline
             session.delete(record)
             session.flush()
-            generations = {m: bump_generation(session, gallery_record.id, m) for m in removed}
+            generations = {m: bump_generation(session, gallery_id, m) for m in removed}
             still_used = set(
                 session.scalars(select(Image.photo_path).where(Image.photo_path.in_(photo_paths)))
             )
@@ -747,20 +747,23 @@ class Facetrail:
                     "image_sha256": [i.sha256 for i in images],
                 },
             )
-        for model, ids in removed.items():
-            self.catalog.apply(
-                gallery_record.id, model, generations[model], remove=np.array(ids, np.int64)
-            )
-        self.catalog.save(gallery_record.id)
-        deleted_photos = [p for p in photo_paths if p not in still_used]
-        for path in deleted_photos:
-            self.photos.delete(path)
+        # The same finish as retention and granted deletion requests: the ids leave the
+        # indexes on disk too (also those this process has not opened) and the photos go.
+        photos_deleted = finish_erasure(
+            self,
+            Erasure(
+                removed={(gallery_id, m): ids for m, ids in removed.items()},
+                generations={(gallery_id, m): g for m, g in generations.items()},
+                photo_paths=[p for p in dict.fromkeys(photo_paths) if p not in still_used],
+                pipelines={gallery_id: pipeline},
+            ),
+        )
         return DeleteResult(
             gallery=gallery,
             subject=subject,
             images_deleted=len(images),
             templates_deleted=sum(len(ids) for ids in removed.values()),
-            photos_deleted=len(deleted_photos),
+            photos_deleted=photos_deleted,
             audit_id=entry.id,
         )
 
