@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -79,6 +80,7 @@ class Eligibility:
 
     eligible: dict[int, list[int]]  # entry id -> image ids within retain-until
     excluded: list[WatchlistExclusion]
+    entries: list[tuple[WatchlistEntry, str]]  # every entry with its subject's id, by id
 
 
 @dataclass(slots=True)
@@ -224,12 +226,6 @@ class Watchlists:
         gallery = session.get(Gallery, watchlist.gallery_id)
         assert gallery is not None
         eligibility = eligible_entries(session, watchlist, utcnow().date())
-        rows = session.execute(
-            select(WatchlistEntry, Subject.external_id)
-            .join(Subject, WatchlistEntry.subject_id == Subject.id)
-            .where(WatchlistEntry.watchlist_id == watchlist.id)
-            .order_by(Subject.external_id)
-        ).all()
         entries = [
             WatchlistEntryInfo(
                 subject=external_id,
@@ -238,7 +234,7 @@ class Watchlists:
                 eligible=entry.id in eligibility.eligible,
                 images=len(eligibility.eligible.get(entry.id, [])),
             )
-            for entry, external_id in rows
+            for entry, external_id in eligibility.entries
         ]
         return WatchlistInfo(
             name=watchlist.name,
@@ -485,23 +481,31 @@ def eligible_entries(session: Session, watchlist: Watchlist, today: date) -> Eli
     """Entries within their expiry whose subject has a lawfully held image within retain-until."""
     excluded: list[WatchlistExclusion] = []
     eligible: dict[int, list[int]] = {}
-    rows = session.execute(
-        select(WatchlistEntry, Subject.external_id)
-        .join(Subject, WatchlistEntry.subject_id == Subject.id)
+    rows = [
+        (entry, external_id)
+        for entry, external_id in session.execute(
+            select(WatchlistEntry, Subject.external_id)
+            .join(Subject, WatchlistEntry.subject_id == Subject.id)
+            .where(WatchlistEntry.watchlist_id == watchlist.id)
+            .order_by(Subject.external_id)
+        )
+    ]
+    # Every entry's images in one query (not one per entry: watchlists hold thousands).
+    images_of: dict[int, list[tuple[int, date | None, bool]]] = defaultdict(list)
+    for subject_id, image_id, retain_until, lawful in session.execute(
+        select(Image.subject_id, Image.id, Image.retain_until, Image.lawfully_held)
+        .join(WatchlistEntry, WatchlistEntry.subject_id == Image.subject_id)
         .where(WatchlistEntry.watchlist_id == watchlist.id)
-        .order_by(Subject.external_id)
-    ).all()
+        .order_by(Image.id)
+    ):
+        images_of[subject_id].append((image_id, retain_until, lawful))
     for entry, external_id in rows:
         if entry.expires_on is not None and entry.expires_on < today:
             excluded.append(
                 WatchlistExclusion(subject=external_id, reason=f"entry expired {entry.expires_on}")
             )
             continue
-        images = session.execute(
-            select(Image.id, Image.retain_until, Image.lawfully_held).where(
-                Image.subject_id == entry.subject_id
-            )
-        ).all()
+        images = images_of[entry.subject_id]
         usable = [
             image_id
             for image_id, retain_until, lawful in images
@@ -525,7 +529,7 @@ def eligible_entries(session: Session, watchlist: Watchlist, today: date) -> Eli
             for _, external_id in rows
         ]
         eligible = {}
-    return Eligibility(eligible=eligible, excluded=excluded)
+    return Eligibility(eligible=eligible, excluded=excluded, entries=rows)
 
 
 def template_count(session: Session, version_id: int) -> int:
