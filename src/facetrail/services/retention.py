@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from facetrail.biometrics.pipeline import FaceAnalyzer
 from facetrail.errors import InvalidInputError
+from facetrail.services.alerts import purge_expired_crops
 from facetrail.services.audit import append_audit
 from facetrail.services.indexes import bump_generation
 from facetrail.store.models import Gallery, Image, Subject, Template
@@ -317,7 +318,5 @@ class RetentionService:
 
     def _purge_alert_crops(self, today: date | None) -> int:
         """Delete live alert crops whose retention ended by `today` (default: now)."""
-        from facetrail.services.alerts import purge_expired_crops  # live is optional here
-
         moment = utcnow() if today is None else datetime.combine(today, time.min, tzinfo=UTC)
         return purge_expired_crops(self.app, moment).crops_deleted
