@@ -23,9 +23,9 @@ import numpy as np
 
 import facetrail
 from facetrail.biometrics.pipeline import FaceAnalyzer
+from facetrail.facade import Facetrail
 from facetrail.media.video import VideoSource
-from facetrail.services.live import DEFAULT_STRIDE, DeploymentRunner, WatchRequest
-from facetrail.services.watchlists import Watchlists
+from facetrail.services.live import DEFAULT_STRIDE, WatchRequest
 
 CLIP = Path("video/short_hamilton_clip.mp4")
 REFERENCES = Path("video/references")
@@ -66,10 +66,10 @@ def baseline(clip: Path) -> tuple[float, float]:
     return last - first + 1 / source.fps, wall
 
 
-def deploy(app: facetrail.Facetrail, clip: Path, auth: int, *, pace: bool) -> dict[str, object]:
+def deploy(app: Facetrail, clip: Path, auth: int, *, pace: bool) -> dict[str, object]:
     """One deployment; its summary figures and alert latencies."""
-    runner = DeploymentRunner(
-        app, WatchRequest(source=str(clip), watchlist="bench", authorisation=auth, pace=pace)
+    runner = app.deployments.runner(
+        WatchRequest(source=str(clip), watchlist="bench", authorisation=auth, pace=pace)
     )
     runner.start()
     alerts: list[str] = []
@@ -107,7 +107,7 @@ def main() -> int:
                 galleries=["bench"],
                 kind="live_deployment",
             ).id
-            Watchlists(app).create("bench", gallery="bench", reason="benchmark")
+            app.watchlists.create("bench", gallery="bench", reason="benchmark")
             print(f"pipeline yunet+sface, frame stride {DEFAULT_STRIDE}, 2-core machine")
             print(
                 f"{'clip':<22}{'video s':>8}{'wall s':>8}{'x real time':>12}{'fps':>7}"

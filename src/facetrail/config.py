@@ -20,9 +20,13 @@ class Settings(BaseSettings):
     pipeline: str = DEFAULT_PIPELINE
     user: str | None = None
     token: SecretStr | None = None  # API token of `user`, needed once the home has user accounts
-    key: SecretStr | None = None  # encryption-at-rest keyring (see services/crypto.py)
+    key: SecretStr | None = None  # encryption-at-rest keyring (see security/keyring.py)
     key_file: Path | None = None  # or a file holding it, one key per line, current first
     workers: int = Field(default=2, ge=1, le=64)  # enrolment threads (the machine has 2 cores)
+    # Native thread pools, set once per process when the first kernel starts: models run
+    # in facetrail's own worker threads (one OpenCV thread each); FAISS batches use two.
+    opencv_threads: int = Field(default=1, ge=1, le=64)
+    index_threads: int = Field(default=2, ge=1, le=64)
 
     @property
     def resolved_database_url(self) -> str:

@@ -48,7 +48,7 @@ def test_sigkill_mid_enrolment_then_rerun_agrees_exactly(faces_dir: Path, tmp_pa
     command = [
         sys.executable,
         "-m",
-        "facetrail.cli",
+        "facetrail",
         "--home",
         str(home),
         "enrol",

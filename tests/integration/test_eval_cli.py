@@ -46,7 +46,7 @@ def subset(faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "facetrail.cli", "--home", str(home), *args],
+        [sys.executable, "-m", "facetrail", "--home", str(home), *args],
         capture_output=True,
         text=True,
         env={**os.environ, "FACETRAIL_USER": "analyst"},

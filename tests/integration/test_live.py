@@ -19,11 +19,10 @@ import facetrail
 from facetrail.biometrics.calibration import load_calibration
 from facetrail.biometrics.pipeline import FaceAnalyzer
 from facetrail.errors import AuthorisationError, InvalidInputError
+from facetrail.facade import Facetrail
 from facetrail.media.images import load_image
 from facetrail.media.video import VideoSource
-from facetrail.services.alerts import Alerts
-from facetrail.services.live import DeploymentRunner, WatchRequest
-from facetrail.services.watchlists import Watchlists
+from facetrail.services.live import WatchRequest
 from facetrail.store.live_models import Alert, FrozenTemplate, WatchlistEntry
 from facetrail.store.models import Image, Subject
 from facetrail.store.types import utcnow
@@ -51,14 +50,14 @@ BYSTANDER_MAX_WATCHLIST_SCORE = 0.25
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "facetrail.cli", "--home", str(home), *args],
+        [sys.executable, "-m", "facetrail", "--home", str(home), *args],
         capture_output=True,
         text=True,
         timeout=300,
     )
 
 
-def _prepare(app: facetrail.Facetrail, references: Path, kind: str = "live_deployment") -> int:
+def _prepare(app: Facetrail, references: Path, kind: str = "live_deployment") -> int:
     app.enrol(references, gallery="watch", legal_basis="test", source="references")
     return app.authorise(**AUTH, galleries=["watch"], kind=kind).id
 
@@ -218,11 +217,11 @@ def test_operator_decisions_report_and_crop_retention(deployed: dict[str, Any]) 
     assert Path(detail["crop_path"]).is_file() and Path(detail["reference_path"]).is_file()
     app = facetrail.open(home)
     try:
-        Alerts(app).decide(other["alert_id"], outcome="rejected", note="different person")
+        app.alerts.decide(other["alert_id"], outcome="rejected", note="different person")
         with pytest.raises(InvalidInputError, match="already decided"):
-            Alerts(app).decide(lin["alert_id"], outcome="rejected", note="changed my mind")
+            app.alerts.decide(lin["alert_id"], outcome="rejected", note="changed my mind")
         with pytest.raises(InvalidInputError, match="--outcome must be one of"):
-            Alerts(app).decide(other["alert_id"], outcome="maybe", note="x")
+            app.alerts.decide(other["alert_id"], outcome="maybe", note="x")
     finally:
         app.close()
 
@@ -244,9 +243,9 @@ def test_operator_decisions_report_and_crop_retention(deployed: dict[str, Any]) 
                 .where(Alert.id == other["alert_id"])
                 .values(crop_retain_until=utcnow() - timedelta(minutes=1))
             )
-        crop = Path(Alerts(app).show(lin["alert_id"]).crop_path or "")
+        crop = Path(app.alerts.show(lin["alert_id"]).crop_path or "")
         deployment_folder = Path(detail["crop_path"]).parent.parent
-        listed = {a.alert_id: a for a in Alerts(app).list(deployment=1)}
+        listed = {a.alert_id: a for a in app.alerts.list(deployment=1)}
         assert listed[other["alert_id"]].crop_path is None
         assert listed[other["alert_id"]].crop_deleted
         assert crop.is_file() and len(list(deployment_folder.rglob("*.jpg"))) == len(alerts) - 1
@@ -272,7 +271,7 @@ def test_watchlist_rules_freezing_and_refusals(
     try:
         auth = _prepare(app, shared_data / REFERENCES)
         search_auth = app.authorise(**AUTH, galleries=["watch"]).id
-        lists = Watchlists(app)
+        lists = app.watchlists
         with pytest.raises(InvalidInputError, match="needs a reason"):
             lists.create("empty-reason", gallery="watch", reason=" ")
         with pytest.raises(Exception, match="not enrolled in gallery 'watch': Nobody"):
@@ -296,11 +295,11 @@ def test_watchlist_rules_freezing_and_refusals(
             source=str(shared_data / CLIP), watchlist="two", authorisation=auth, max_frames=8
         )
         with pytest.raises(AuthorisationError, match="is for retrospective_search"):
-            DeploymentRunner(app, replace(request, authorisation=search_auth)).start()
+            app.deployments.runner(replace(request, authorisation=search_auth)).start()
         refused = [e for e in app.audit_entries() if e["action"] == "live.deployment.start"]
         assert refused[-1]["outcome"] == "refused"
 
-        first = DeploymentRunner(app, request)
+        first = app.deployments.runner(request)
         start = first.start()
         assert (start.watchlist.version, start.watchlist.entries) == (1, 1)
         assert [e.subject for e in start.watchlist.excluded] == ["Joe_Biden"]
@@ -310,20 +309,20 @@ def test_watchlist_rules_freezing_and_refusals(
         assert summary.frames == 8
         assert [e.subject for e in events] == ["Lin_Manuel_Miranda"]  # the wide shot
 
-        again = DeploymentRunner(app, request).start()
+        again = app.deployments.runner(request).start()
         assert again.watchlist.version == 1 and again.watchlist.reused
         with app.database.transaction() as session:
             session.execute(
                 update(WatchlistEntry).values(expires_on=yesterday)
             )  # every entry lapses
         with pytest.raises(InvalidInputError, match="no entry that may be searched"):
-            DeploymentRunner(app, request).start()
+            app.deployments.runner(request).start()
         with app.database.transaction() as session:
             session.execute(update(WatchlistEntry).values(expires_on=None))
         # A later enrolment makes a new version; the first one's templates do not change.
         app.enrol(shared_data / REFERENCES / "Barack_Obama" / "obama.jpg", gallery="watch",
                   subject="Lin_Manuel_Miranda", legal_basis="test")  # fmt: skip
-        third = DeploymentRunner(app, request).start()
+        third = app.deployments.runner(request).start()
         assert third.watchlist.version == 2 and not third.watchlist.reused
         with app.database.reader() as session:
             frozen = session.scalars(select(FrozenTemplate.version_id)).all()

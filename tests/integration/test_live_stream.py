@@ -19,9 +19,8 @@ import pytest
 
 import facetrail
 from facetrail.media.video import ReconnectPolicy
-from facetrail.services.live import DeploymentRunner, WatchRequest
+from facetrail.services.live import WatchRequest
 from facetrail.services.live_results import AlertEvent
-from facetrail.services.watchlists import Watchlists
 
 TS_PACKET = 188
 CHUNK_PACKETS = 20
@@ -133,10 +132,10 @@ def test_http_stream_is_processed_and_reconnected_after_a_drop(
             galleries=["watch"],
             kind="live_deployment",
         ).id
-        Watchlists(app).create("stream", gallery="watch", reason="test")
+        app.watchlists.create("stream", gallery="watch", reason="test")
         policy = ReconnectPolicy(initial_delay_s=0.2, max_delay_s=0.4, max_attempts=3)
-        runner = DeploymentRunner(
-            app, WatchRequest(source=url, watchlist="stream", authorisation=auth, reconnect=policy)
+        runner = app.deployments.runner(
+            WatchRequest(source=url, watchlist="stream", authorisation=auth, reconnect=policy)
         )
         runner.start()
         alerts: list[AlertEvent] = []

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 import facetrail
 from facetrail.errors import AuthorisationError, StoreError
-from facetrail.services import crypto
-from facetrail.services.app import Facetrail
-from facetrail.services.indexes import load_index
+from facetrail.facade import Facetrail
+from facetrail.index.catalog import load_index
+from facetrail.security import keyring as crypto
 from facetrail.store.models import Image, Subject, Template
 
 AUTH = {

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 import facetrail
 from facetrail.errors import AuthorisationError, ImageError, InvalidInputError
+from facetrail.facade import Facetrail
 from facetrail.index.faiss_index import FaissIndex
-from facetrail.services.app import Facetrail
 from facetrail.store.models import AuditEntry, Image, IndexState, Template
 
 from .helpers import link_gallery, person_images, split_gallery_and_probes
@@ -281,7 +281,7 @@ def test_enrol_search_delete_on_each_database(
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "facetrail.cli", "--home", str(home), *args],
+        [sys.executable, "-m", "facetrail", "--home", str(home), *args],
         capture_output=True,
         text=True,
         timeout=300,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import facetrail
+from facetrail.core.access import PermissionDeniedError
 from facetrail.errors import AuthorisationError, InvalidInputError
-from facetrail.services.access import PermissionDeniedError
-from facetrail.services.app import Facetrail
+from facetrail.facade import Facetrail
 from facetrail.services.authorisations import check_covers
 from facetrail.store.models import Authorisation
 

@@ -12,8 +12,8 @@ from sqlalchemy import Connection, text
 from typer.testing import CliRunner
 
 import facetrail
-from facetrail.cli import app as cli_app
-from facetrail.services.app import Facetrail
+from facetrail.facade import Facetrail
+from facetrail.interfaces.cli import app as cli_app
 from facetrail.services.audit_export import entry_hash, verify_export
 
 ENTRIES = 6

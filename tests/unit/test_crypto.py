@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from facetrail.errors import InvalidInputError, StoreError
-from facetrail.services import crypto
+from facetrail.security import keyring as crypto
+from facetrail.security.sealing import PLAINTEXT, Sealer
+from facetrail.services.keys import reseal_file
 
 
 def test_seal_open_round_trip_and_plaintext_passthrough() -> None:
@@ -49,18 +51,14 @@ def test_keyring_parsing_names_the_bad_key_without_echoing_it(tmp_path: Path) ->
     assert crypto.load_keyring(None, None) is None
 
 
-def test_process_keyring_install_uninstall() -> None:
-    assert crypto.active() is None
+def test_sealers_are_instances_not_process_wide() -> None:
     keyring = crypto.parse_keyring(crypto.generate_key(), "test")
-    assert crypto.seal(b"abc") == b"abc"  # no key: unchanged
-    crypto.install(keyring)
-    try:
-        sealed = crypto.seal(b"abc" * 20)
-        assert crypto.unseal(sealed) == b"abc" * 20
-    finally:
-        crypto.uninstall(keyring)
+    assert PLAINTEXT.seal(b"abc") == b"abc"  # no key: unchanged
+    sealer = Sealer(keyring)
+    sealed = sealer.seal(b"abc" * 20)
+    assert sealer.unseal(sealed) == b"abc" * 20
     with pytest.raises(StoreError, match="FACETRAIL_KEY"):
-        crypto.unseal(sealed)
+        PLAINTEXT.unseal(sealed)
 
 
 def test_reseal_file_moves_it_to_the_current_key(tmp_path: Path) -> None:
@@ -69,7 +67,7 @@ def test_reseal_file_moves_it_to_the_current_key(tmp_path: Path) -> None:
     both = crypto.Keyring((crypto.parse_keyring(new_key, "new").keys[0], old.keys[0]))
     path = tmp_path / "photo.jpg"
     path.write_bytes(old.seal(b"photo" * 100))
-    assert crypto.reseal_file(path, both)
+    assert reseal_file(path, both)
     assert both.sealed_with_current(path.read_bytes())
-    assert not crypto.reseal_file(path, both)
+    assert not reseal_file(path, both)
     assert crypto.parse_keyring(new_key, "new").open(path.read_bytes()) == b"photo" * 100

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from sqlalchemy import select, text, update
 
+from facetrail.core.audit import append_audit, verify_chain
 from facetrail.errors import AuthorisationError, InvalidInputError, NotFoundError
-from facetrail.services.audit import append_audit, verify_chain
+from facetrail.index.catalog import IndexCatalog, bump_generation
 from facetrail.services.authorisations import AuthorisationRequest, check_covers, grant
-from facetrail.services.indexes import IndexCatalog, bump_generation
 from facetrail.store.database import Database
 from facetrail.store.models import AuditEntry, Authorisation, Gallery, Image, Subject, Template
 from facetrail.store.types import utcnow

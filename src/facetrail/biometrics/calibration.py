@@ -16,6 +16,11 @@ from facetrail.errors import InvalidInputError, ModelError
 CALIBRATION_RESOURCE = "calibration.json"
 
 
+# Same-track linking: a face this far above the impostor mean (in impostor standard
+# deviations) may continue a track; 1.2 gives the 0.20 SFace cosine tracking was tuned at.
+LINKING_IMPOSTOR_SIGMAS = 1.2
+
+
 @dataclass(frozen=True, slots=True)
 class ModelCalibration:
     """One recognizer's score statistics and fusion weight within a pipeline."""
@@ -52,6 +57,19 @@ class Calibration:
             weights={m.name: m.weight for m in self.models},
             normalisation={m.name: m.normalisation for m in self.models},
         )
+
+    def linking_scores(self) -> dict[str, float]:
+        """Per-model scores above which two faces are similar enough to be one track.
+
+        A lenient bound from each recognizer's own impostor statistics (mean plus
+        LINKING_IMPOSTOR_SIGMAS standard deviations), so it means the same for every model:
+        0.20 cosine for SFace, 0.88 for dlib, where one fixed cosine would not.
+        """
+        return {
+            m.name: m.normalisation.impostor_mean
+            + LINKING_IMPOSTOR_SIGMAS * m.normalisation.impostor_std
+            for m in self.models
+        }
 
     def threshold_at_fmr(self, fmr: str) -> float:
         """The threshold for a false match rate such as "1e-3" (KeyError lists them)."""

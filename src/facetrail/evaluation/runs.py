@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-import facetrail
 from facetrail.biometrics.pipeline import FaceAnalyzer
 from facetrail.errors import ModelError
 from facetrail.evaluation.templates import Progress
+from facetrail.version import __version__
 
 RESULTS_FOLDER = "evaluations"
 
@@ -46,7 +46,7 @@ def provenance(analyzer: FaceAnalyzer, options: RunOptions, dataset: str) -> dic
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "face_selection": "the face nearest the image centre; none found = a failed comparison",
         "flip_averaged_templates": options.flip,
-        "facetrail_version": facetrail.__version__,
+        "facetrail_version": __version__,
         "python": platform.python_version(),
     }
 

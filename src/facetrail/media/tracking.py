@@ -204,18 +204,18 @@ class FaceTracker:
             assigned[low[col]] = self.tracks[rest[row]]
 
         update = TrackUpdate(track_ids=[None] * len(boxes_array))
-        for det, track in enumerate(assigned):
-            if track is None:
+        for det, matched_track in enumerate(assigned):
+            if matched_track is None:
                 continue
-            track.mean, track.covariance = self.kalman.update(
-                track.mean, track.covariance, xywh_to_xyah(boxes_array[det])
+            matched_track.mean, matched_track.covariance = self.kalman.update(
+                matched_track.mean, matched_track.covariance, xywh_to_xyah(boxes_array[det])
             )
-            track.score, track.last_frame = float(scores_array[det]), frame
-            track.hits += 1
-            if not track.confirmed and track.hits >= config.min_hits:
-                track.confirmed = True
+            matched_track.score, matched_track.last_frame = float(scores_array[det]), frame
+            matched_track.hits += 1
+            if not matched_track.confirmed and matched_track.hits >= config.min_hits:
+                matched_track.confirmed = True
                 self.confirmed_count += 1
-                update.started.append(track.id)
+                update.started.append(matched_track.id)
         # Unmatched confident detections start tracks.
         for det in high:
             if assigned[det] is None:
@@ -226,9 +226,9 @@ class FaceTracker:
                     update.started.append(track.id)
                 self.tracks.append(track)
                 assigned[det] = track
-        for det, track in enumerate(assigned):
-            if track is not None and track.confirmed:
-                update.track_ids[det] = track.id
+        for det, found in enumerate(assigned):
+            if found is not None and found.confirmed:
+                update.track_ids[det] = found.id
         # Tracks unseen too long end; unconfirmed ones end at their first miss.
         kept = []
         for track in self.tracks:

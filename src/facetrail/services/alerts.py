@@ -9,42 +9,51 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from facetrail.core.access import (
+    AUDITOR,
+    AUTHORISING_OFFICER,
+    INVESTIGATOR,
+    OPERATOR,
+    declare,
+    requires,
+)
+from facetrail.core.audit import append_audit
+from facetrail.core.context import Context
+from facetrail.core.kernel import Kernel
 from facetrail.errors import InvalidInputError, NotFoundError
 from facetrail.media.images import load_image
-from facetrail.services.audit import append_audit
 from facetrail.services.live_results import AlertInfo, DeploymentReport, PurgeResult
-from facetrail.services.photos import PhotoStore
-from facetrail.services.watchlists import read_stored, watchlist_store
 from facetrail.store.live_models import Alert, Deployment
 from facetrail.store.models import Authorisation
 from facetrail.store.types import utcnow
 
-if TYPE_CHECKING:
-    from facetrail.services.app import Facetrail
+ALERTS_READ = declare(
+    "alerts.read", "read live alerts", (OPERATOR, INVESTIGATOR, AUTHORISING_OFFICER, AUDITOR)
+)
+ALERTS_DECIDE = declare("alerts.decide", "record the outcome of a live alert", (OPERATOR,))
+REPORT_DEPLOYMENT = declare(
+    "report.deployment", "report on a live deployment", (AUTHORISING_OFFICER, AUDITOR)
+)
+
 
 OUTCOMES = ("confirmed", "rejected", "no-action")
 MAX_NOTE_LENGTH = 4000
 
 
-def alert_store(home: Path) -> PhotoStore:
-    """Where alert crops are kept (sealed like enrolled photos), per deployment."""
-    return PhotoStore(home / "alerts")
-
-
-def purge_expired_crops(app: Facetrail, now: datetime | None = None) -> PurgeResult:
+def purge_expired_crops(
+    kernel: Kernel, context: Context, now: datetime | None = None
+) -> PurgeResult:
     """Delete alert crops past their retention (as of `now`, default: now); the alert
     records stay, without the crop."""
     now = now or utcnow()
-    store = alert_store(app.settings.home)
-    with app.database.transaction() as session:
+    store = kernel.alert_crops
+    with kernel.database.transaction() as session:
         expired = list(
             session.scalars(
                 select(Alert).where(Alert.crop_path.is_not(None), Alert.crop_retain_until <= now)
@@ -58,7 +67,7 @@ def purge_expired_crops(app: Facetrail, now: datetime | None = None) -> PurgeRes
             alert.crop_deleted_at = now
         append_audit(
             session,
-            actor=app.actor,
+            actor=context.actor,
             action="live.alert.crops_deleted",
             outcome="ok",
             details={"alerts": [a.id for a in expired], "reason": "retention period ended"},
@@ -96,14 +105,16 @@ def _info(alert: Alert) -> AlertInfo:
 class Alerts:
     """The alerts of one facetrail home."""
 
-    def __init__(self, app: Facetrail) -> None:
-        self.app = app
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
 
-    def list(self, deployment: int | None = None, undecided: bool = False) -> list[AlertInfo]:
+    @requires(ALERTS_READ)
+    def list(
+        self, context: Context, deployment: int | None = None, undecided: bool = False
+    ) -> list[AlertInfo]:
         """Alerts, newest first (of one deployment, or only those awaiting a decision)."""
-        self.app.require("alerts.read")
-        purge_expired_crops(self.app)
-        with self.app.database.reader() as session:
+        purge_expired_crops(self.kernel, context)
+        with self.kernel.database.reader() as session:
             query = select(Alert).order_by(Alert.id.desc())
             if deployment is not None:
                 query = query.where(Alert.deployment_id == deployment)
@@ -111,23 +122,23 @@ class Alerts:
                 query = query.where(Alert.outcome.is_(None))
             return [_info(a) for a in session.scalars(query)]
 
-    def show(self, alert_id: int) -> AlertInfo:
+    @requires(ALERTS_READ)
+    def show(self, context: Context, alert_id: int) -> AlertInfo:
         """One alert with its crop and reference paths."""
-        self.app.require("alerts.read")
-        purge_expired_crops(self.app)
-        with self.app.database.reader() as session:
+        purge_expired_crops(self.kernel, context)
+        with self.kernel.database.reader() as session:
             return _info(self._get(session, alert_id))
 
-    def side_by_side(self, alert_id: int) -> bytes:
+    @requires(ALERTS_READ)
+    def side_by_side(self, context: Context, alert_id: int) -> bytes:
         """JPEG of the live crop (left) beside the watchlist image (right), for the operator."""
-        info = self.show(alert_id)
+        info = self.show(context, alert_id)
         if info.crop_path is None:
             raise InvalidInputError(f"alert {alert_id}: its crop was deleted (retention ended)")
-        home = self.app.settings.home
-        panels = [load_image(read_stored(alert_store(home), info.crop_path)).pixels]
+        panels = [load_image(self.kernel.alert_crops.read(info.crop_path)).pixels]
         if info.reference_path:
             panels.append(
-                load_image(read_stored(watchlist_store(home), info.reference_path)).pixels
+                load_image(self.kernel.watchlist_references.read(info.reference_path)).pixels
             )
         height = max(p.shape[0] for p in panels)
         scaled = [
@@ -145,8 +156,10 @@ class Alerts:
             raise NotFoundError(f"alert {alert_id} does not exist (see `facetrail alerts list`)")
         return alert
 
+    @requires(ALERTS_DECIDE)
     def decide(
         self,
+        context: Context,
         alert_id: int,
         *,
         outcome: str,
@@ -155,7 +168,6 @@ class Alerts:
         result: str | None = None,
     ) -> AlertInfo:
         """Record the operator's decision on an alert (once), audited."""
-        self.app.require("alerts.decide")
         if outcome not in OUTCOMES:
             raise InvalidInputError(
                 f"--outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}"
@@ -170,7 +182,7 @@ class Alerts:
                 "an alert rejected as a false match records no engagement; use --outcome"
                 " confirmed or no-action"
             )
-        with self.app.database.transaction() as session:
+        with self.kernel.database.transaction() as session:
             alert = self._get(session, alert_id)
             if alert.outcome is not None:
                 raise InvalidInputError(
@@ -182,11 +194,11 @@ class Alerts:
             alert.note = cleaned
             alert.engagement = engagement
             alert.result = (result or "").strip() or None
-            alert.decided_by = self.app.actor
+            alert.decided_by = context.actor
             alert.decided_at = utcnow()
             append_audit(
                 session,
-                actor=self.app.actor,
+                actor=context.actor,
                 action="live.alert.decide",
                 outcome="ok",
                 authorisation_id=deployment.authorisation_id if deployment else None,
@@ -202,10 +214,10 @@ class Alerts:
             )
             return _info(alert)
 
-    def report(self, deployment_id: int) -> DeploymentReport:
+    @requires(REPORT_DEPLOYMENT)
+    def report(self, context: Context, deployment_id: int) -> DeploymentReport:
         """The figures a post-deployment review asks for."""
-        self.app.require("report.deployment")
-        with self.app.database.reader() as session:
+        with self.kernel.database.reader() as session:
             deployment = session.get(Deployment, deployment_id)
             if deployment is None:
                 raise NotFoundError(f"deployment {deployment_id} does not exist")

@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from facetrail.errors import InvalidInputError
-from facetrail.services.audit import (
+from facetrail.core.access import AUDITOR, declare, requires
+from facetrail.core.audit import (
     GENESIS_HASH,
     HASHED_FIELDS,
     append_audit,
@@ -32,13 +32,16 @@ from facetrail.services.audit import (
     hashed_payload,
     verify_chain,
 )
-from facetrail.services.crypto import write_atomic
+from facetrail.core.context import Context
+from facetrail.core.kernel import Kernel
+from facetrail.errors import InvalidInputError
+from facetrail.store.files import write_atomic
 from facetrail.store.models import AuditEntry
 from facetrail.store.oversight_models import AuditHead
 from facetrail.store.types import utcnow
 
-if TYPE_CHECKING:
-    from facetrail.services.app import Facetrail
+AUDIT_EXPORT = declare("audit.export", "write a signed export of the audit trail", (AUDITOR,))
+
 
 EXPORT_FORMAT = "facetrail-audit-export/1"
 SIGNING_KEY_NAME = "audit-signing.key"
@@ -188,18 +191,18 @@ def read_public_key(path: Path) -> str:
 class AuditExportService:
     """Write signed exports of the audit trail."""
 
-    def __init__(self, app: Facetrail) -> None:
-        self.app = app
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
 
     def default_key_path(self) -> Path:
-        return self.app.settings.home / "keys" / SIGNING_KEY_NAME
+        return self.kernel.home / "keys" / SIGNING_KEY_NAME
 
-    def export(self, path: Path, key_path: Path | None = None) -> ExportInfo:
+    @requires(AUDIT_EXPORT)
+    def export(self, context: Context, path: Path, key_path: Path | None = None) -> ExportInfo:
         """Write every audit entry, signed, to `path`; the export itself is audited."""
-        self.app.require("audit.export")
         signing_path = key_path or self.default_key_path()
         key = load_or_create_signing_key(signing_path)
-        with self.app.database.reader() as session:
+        with self.kernel.database.reader() as session:
             check = verify_chain(session)
             head = session.get(AuditHead, 1)
             entries = [
@@ -214,7 +217,7 @@ class AuditExportService:
             {
                 "format": EXPORT_FORMAT,
                 "exported_at": utcnow().isoformat(),
-                "exported_by": self.app.actor,
+                "exported_by": context.actor,
                 "hashing": "sha256 over canonical JSON of " + ",".join(HASHED_FIELDS),
                 "chain_verified_at_export": check.ok,
                 "head": head_data,
@@ -223,10 +226,10 @@ class AuditExportService:
             key,
         )
         write_atomic(Path(path), canonical_json(document))
-        with self.app.database.transaction() as session:
+        with self.kernel.database.transaction() as session:
             append_audit(
                 session,
-                actor=self.app.actor,
+                actor=context.actor,
                 action="audit.export",
                 outcome="ok",
                 target=str(path),

@@ -132,13 +132,15 @@ def check_covers(
     authorisation: Authorisation | None,
     *,
     authorisation_id: int,
-    kind: str,
-    gallery: str,
+    kind: str | tuple[str, ...],
+    gallery: str | None,
     now: datetime | None = None,
     actor: str | None = None,
     watchlist: str | None = None,
 ) -> Authorisation:
     """The authorisation if it is valid now for `kind` on `gallery`; else AuthorisationError.
+
+    `kind` may name several acceptable kinds; `gallery` None checks no gallery scope.
 
     With `actor` (homes with user accounts), the grantor may not use it, and one granted
     for a named user serves only them. With `watchlist`, a watchlist scope must include it.
@@ -157,11 +159,13 @@ def check_covers(
             f"authorisation {authorisation_id} expired on {authorisation.valid_until:%Y-%m-%d};"
             " ask an authorising officer for a new one"
         )
-    if authorisation.kind != kind:
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if authorisation.kind not in kinds:
         raise AuthorisationError(
-            f"authorisation {authorisation_id} is for {authorisation.kind}, not {kind}"
+            f"authorisation {authorisation_id} is for {authorisation.kind},"
+            f" not {' or '.join(kinds)}"
         )
-    if gallery not in {g.name for g in authorisation.galleries}:
+    if gallery is not None and gallery not in {g.name for g in authorisation.galleries}:
         raise AuthorisationError(
             f"authorisation {authorisation_id} does not cover gallery {gallery!r}"
             f" (covers: {', '.join(sorted(g.name for g in authorisation.galleries))})"

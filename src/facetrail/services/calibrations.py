@@ -5,116 +5,38 @@ and hand search and verify the one to use (the newest stored, else the packaged 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
 from facetrail.biometrics.calibration import (
     Calibration,
     calibrated_specs,
-    calibration_from_dict,
     load_calibration,
 )
 from facetrail.biometrics.pipeline import FaceAnalyzer, PipelineSpec
+from facetrail.core.access import ADMINISTRATOR, declare, requires
+from facetrail.core.audit import append_audit
+from facetrail.core.context import Context
+from facetrail.core.kernel import Kernel
 from facetrail.errors import InvalidInputError
 from facetrail.evaluation.identification import run_identification
 from facetrail.evaluation.metrics import threshold_at_rate
 from facetrail.evaluation.pairs import run_pairs
 from facetrail.evaluation.runs import RunOptions
-from facetrail.services.audit import append_audit
 from facetrail.store.calibration_models import StoredCalibration
+from facetrail.store.calibration_store import (
+    CalibrationInfo,
+    active_calibration,
+    calibration_info,
+    list_calibrations,
+)
 from facetrail.store.database import Database
 
 TARGET_KINDS = ("fpir", "fmr")
-STORED_ID = "stored_id"  # key in Calibration.results naming the stored row
-TARGET = "target"  # key in Calibration.results: {"kind": ..., "value": ...}
-
-
-@dataclass(frozen=True, slots=True)
-class CalibrationInfo:
-    """A stored calibration as listed and printed."""
-
-    id: int
-    pipeline: str
-    target_kind: str
-    target: float
-    threshold: float
-    dataset: str
-    measured_at: str
-    created_by: str
-    label: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in self.__dataclass_fields__}
-
-
-def calibration_label(calibration: Calibration) -> str:
-    """Which calibration a result used, e.g. 'yunet+sface FPIR 0.01 on lfw-dev (2026-11-22,
-    stored #3)' or '... (2026-11-22, packaged default)'."""
-    target = calibration.results.get(TARGET)
-    what = f" {target['kind'].upper()} {target['value']:g}" if target else ""
-    origin = (
-        f"stored #{calibration.results[STORED_ID]}"
-        if STORED_ID in calibration.results
-        else "packaged default"
-    )
-    return (
-        f"{calibration.spec}{what} on {calibration.dataset} ({calibration.measured_at}, {origin})"
-    )
-
-
-def _from_record(record: StoredCalibration) -> Calibration:
-    calibration = calibration_from_dict(record.pipeline, record.parameters)
-    results = {
-        **calibration.results,
-        STORED_ID: record.id,
-        TARGET: {"kind": record.target_kind, "value": record.target},
-    }
-    return replace(calibration, results=results)
-
-
-def stored_calibration(database: Database, spec: str) -> Calibration | None:
-    """The newest stored calibration of pipeline `spec`, or None."""
-    with database.reader() as session:
-        record = session.scalar(
-            select(StoredCalibration)
-            .where(StoredCalibration.pipeline == spec)
-            .order_by(StoredCalibration.id.desc())
-            .limit(1)
-        )
-        return _from_record(record) if record is not None else None
-
-
-def active_calibration(database: Database, spec: str) -> Calibration | None:
-    """What search and verify use for `spec`: newest stored, else packaged, else None."""
-    stored = stored_calibration(database, spec)
-    if stored is not None:
-        return stored
-    return load_calibration(spec) if spec in calibrated_specs() else None
-
-
-def list_calibrations(database: Database) -> list[CalibrationInfo]:
-    """Every stored calibration, oldest first."""
-    with database.reader() as session:
-        records = session.scalars(select(StoredCalibration).order_by(StoredCalibration.id))
-        return [_info(r) for r in records]
-
-
-def _info(record: StoredCalibration) -> CalibrationInfo:
-    return CalibrationInfo(
-        id=record.id,
-        pipeline=record.pipeline,
-        target_kind=record.target_kind,
-        target=record.target,
-        threshold=record.threshold,
-        dataset=record.dataset,
-        measured_at=record.measured_at,
-        created_by=record.created_by,
-        label=calibration_label(_from_record(record)),
-    )
+CALIBRATE = declare("calibrate", "measure and install score thresholds", (ADMINISTRATOR,))
 
 
 def _normalisation(scores: np.ndarray) -> tuple[float, float]:
@@ -280,4 +202,62 @@ def store(
                 "results": parameters.get("results", {}),
             },
         )
-        return _info(record)
+        return calibration_info(record)
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationRequest:
+    """What `facetrail calibrate` measures: a pipeline at a target rate on a data set."""
+
+    pipeline: str
+    target_kind: str
+    target: float
+    images: Path
+    options: RunOptions
+    pairs: Path | None = None
+    enrolled_fraction: float = 0.5
+    seed: int = 0
+    aliases: dict[str, str] | None = None
+
+
+class Calibrations:
+    """Measuring, storing and listing the thresholds search, verify and live use."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    @requires(CALIBRATE)
+    def calibrate(
+        self, context: Context, request: CalibrationRequest
+    ) -> tuple[CalibrationInfo, dict[str, Any]]:
+        """Measure (checked before the long run), then store (checked again) and apply it."""
+        parameters, _threshold, _dataset = measure(
+            request.pipeline,
+            target_kind=request.target_kind,
+            target=request.target,
+            images=request.images,
+            pairs=request.pairs,
+            options=request.options,
+            enrolled_fraction=request.enrolled_fraction,
+            seed=request.seed,
+            aliases=request.aliases,
+        )
+        self.kernel.require(context, CALIBRATE.name)
+        info = store(
+            self.kernel.database,
+            actor=context.actor,
+            spec=request.pipeline,
+            target_kind=request.target_kind,
+            target=request.target,
+            parameters=parameters,
+        )
+        self.kernel.analyzers.invalidate()
+        return info, parameters
+
+    def list(self, context: Context) -> list[CalibrationInfo]:
+        """Every stored calibration, oldest first (not access-checked: no personal data)."""
+        return list_calibrations(self.kernel.database)
+
+    def active(self, context: Context, pipeline: str) -> Calibration | None:
+        """What search, verify and live use for `pipeline` (not access-checked)."""
+        return active_calibration(self.kernel.database, pipeline)

@@ -3,20 +3,38 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from facetrail.core.access import (
+    ADMINISTRATOR,
+    AUDITOR,
+    AUTHORISING_OFFICER,
+    INVESTIGATOR,
+    OPERATOR,
+    declare,
+    requires,
+)
+from facetrail.core.audit import append_audit
+from facetrail.core.context import Context
+from facetrail.core.kernel import Kernel
 from facetrail.errors import InvalidInputError, NotFoundError
-from facetrail.services.audit import append_audit
-from facetrail.services.retention import Erasure, erase_images, finish_erasure
+from facetrail.services.erasure import Erasure, erase_images, finish_erasure
 from facetrail.store.models import Gallery, Image, Subject
 from facetrail.store.oversight_models import DeletionRequest
 from facetrail.store.types import utcnow
 
-if TYPE_CHECKING:
-    from facetrail.services.app import Facetrail
+DELETION_REQUEST = declare(
+    "deletion.request", "record a deletion request", (OPERATOR, INVESTIGATOR, AUTHORISING_OFFICER)
+)
+DELETION_DECIDE = declare(
+    "deletion.decide", "grant or refuse deletion requests", (AUTHORISING_OFFICER, ADMINISTRATOR)
+)
+DELETION_READ = declare(
+    "deletion.read", "list deletion requests", (AUTHORISING_OFFICER, AUDITOR, ADMINISTRATOR)
+)
+
 
 STATUSES = ("pending", "granted", "refused")
 
@@ -60,27 +78,27 @@ def _info(record: DeletionRequest, photos_deleted: int = 0) -> DeletionRequestIn
 class DeletionService:
     """Record, decide and list requests to delete a subject's images."""
 
-    def __init__(self, app: Facetrail) -> None:
-        self.app = app
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
 
+    @requires(DELETION_REQUEST)
     def request(
-        self, *, gallery: str, subject: str, requester: str, grounds: str
+        self, context: Context, *, gallery: str, subject: str, requester: str, grounds: str
     ) -> DeletionRequestInfo:
         """Record a deletion request (the subject need not be enrolled: that is decided later)."""
-        self.app.require("deletion.request")
         for name, value in (("gallery", gallery), ("subject", subject), ("requester", requester)):
             if not value.strip():
                 raise InvalidInputError(f"a deletion request needs a {name}")
         if not grounds.strip():
             raise InvalidInputError("a deletion request needs its grounds (--grounds)")
-        with self.app.database.transaction() as session:
+        with self.kernel.database.transaction() as session:
             record = DeletionRequest(
                 gallery=gallery.strip(),
                 subject=subject.strip(),
                 requester=requester.strip(),
                 grounds=grounds.strip(),
                 received_at=utcnow(),
-                recorded_by=self.app.actor,
+                recorded_by=context.actor,
                 status="pending",
                 images_deleted=0,
             )
@@ -88,7 +106,7 @@ class DeletionService:
             session.flush()
             append_audit(
                 session,
-                actor=self.app.actor,
+                actor=context.actor,
                 action="deletion.request",
                 outcome="ok",
                 gallery=record.gallery,
@@ -97,8 +115,10 @@ class DeletionService:
             )
             return _info(record)
 
+    @requires(DELETION_DECIDE)
     def decide(
         self,
+        context: Context,
         request_id: int,
         *,
         grant: bool,
@@ -111,14 +131,12 @@ class DeletionService:
         The deciding officer is the signed-in user; in a single-operator home `officer`
         names them (default: the operator).
         """
-        self.app.require("deletion.decide")
         if not reason.strip():
             raise InvalidInputError("a deletion decision needs a reason (--reason)")
-        identity = self.app.identity
-        decided_by = identity.name if identity else (officer or self.app.actor)
-        officer_rank = (identity.rank if identity else rank) or None
+        decided_by = context.actor if context.signed_in else (officer or context.actor)
+        officer_rank = (context.rank if context.signed_in else rank) or None
         erasure = Erasure()
-        with self.app.database.transaction() as session:
+        with self.kernel.database.transaction() as session:
             record = session.get(DeletionRequest, request_id)
             if record is None:
                 raise NotFoundError(f"deletion request {request_id} does not exist")
@@ -142,7 +160,7 @@ class DeletionService:
                 erasure = erase_images(
                     session,
                     [tuple(row) for row in rows],  # type: ignore[misc]
-                    actor=self.app.actor,
+                    actor=context.actor,
                     action="deletion.delete",
                     reasons={row[0].id: f"deletion request {request_id}" for row in rows},
                     extra={"request_id": request_id},
@@ -150,7 +168,7 @@ class DeletionService:
                 record.images_deleted = erasure.images
             append_audit(
                 session,
-                actor=self.app.actor,
+                actor=context.actor,
                 action="deletion.decide",
                 outcome="ok",
                 gallery=record.gallery,
@@ -164,15 +182,15 @@ class DeletionService:
                     "images_deleted": erasure.images,
                 },
             )
-        photos = finish_erasure(self.app, erasure) if grant else 0
+        photos = finish_erasure(self.kernel, erasure) if grant else 0
         return _info(record, photos)
 
-    def list(self, status: str | None = None) -> list[DeletionRequestInfo]:
+    @requires(DELETION_READ)
+    def list(self, context: Context, status: str | None = None) -> list[DeletionRequestInfo]:
         """Deletion requests, oldest first (optionally only one status)."""
-        self.app.require("deletion.read")
         if status is not None and status not in STATUSES:
             raise InvalidInputError(f"status must be one of {STATUSES}, got {status!r}")
-        with self.app.database.reader() as session:
+        with self.kernel.database.reader() as session:
             query = select(DeletionRequest).order_by(DeletionRequest.id)
             if status:
                 query = query.where(DeletionRequest.status == status)

@@ -8,28 +8,34 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from facetrail.biometrics.face import Face
-from facetrail.biometrics.threads import opencv_threads
+from facetrail.core.access import ADMINISTRATOR, OPERATOR, declare, requires
+from facetrail.core.analyzers import AnalyzerPool
+from facetrail.core.audit import append_audit
+from facetrail.core.context import Context
+from facetrail.core.kernel import Kernel
 from facetrail.errors import FacetrailError, ImageError, InvalidInputError, NotFoundError
+from facetrail.index.catalog import IndexCatalog, bump_generation, vector_to_bytes
 from facetrail.media.images import DEFAULT_LIMITS, DecodedImage, is_image_file, load_image
-from facetrail.services.analyzers import AnalyzerPool
-from facetrail.services.audit import append_audit
-from facetrail.services.indexes import IndexCatalog, bump_generation, vector_to_bytes
+from facetrail.services.galleries import GALLERY_CREATE, Galleries, GalleryRequest
+from facetrail.services.lookup import find_gallery
 from facetrail.services.matching import rank_subjects_batch
-from facetrail.services.photos import PhotoStore
 from facetrail.services.results import EnrolItem, EnrolReport
+from facetrail.store.blobs import PhotoStore
 from facetrail.store.database import Database
 from facetrail.store.models import Gallery, Image, Subject, Template
 from facetrail.store.types import utcnow
+
+ENROL = declare("enrol", "enrol photos into galleries", (OPERATOR, ADMINISTRATOR))
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".pgm", ".ppm", ".pnm", ".gif"}
 MAX_SUBJECT_ID_LENGTH = 200
@@ -52,6 +58,8 @@ class EnrolRequest:
     legal_basis: str = ""
     retain_until: date | None = None
     collected_at: datetime | None = None
+    pipeline: str | None = None  # a new gallery's pipeline (an existing one keeps its own)
+    keep_photos: bool = True  # a new gallery: keep the photo bytes, or templates only
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +207,9 @@ class Enroller:
             subjects = dict(
                 session.execute(
                     select(Subject.external_id, Subject.id).where(Subject.gallery_id == gallery_id)
-                ).all()
+                )
+                .tuples()
+                .all()
             )
             hashes = set(
                 session.execute(
@@ -215,10 +225,7 @@ class Enroller:
     ) -> Iterator[Prepared]:
         """Prepared photos in task order, computed by worker threads a few ahead."""
         window = max(self.workers * 4, STORE_BATCH * 2)
-        with (
-            opencv_threads(1) if self.workers > 1 else nullcontext(),
-            ThreadPoolExecutor(self.workers, thread_name_prefix="enrol") as pool,
-        ):
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="enrol") as pool:
             pending: deque[Future[Prepared]] = deque()
             queue = iter(tasks)
             for task in queue:
@@ -385,12 +392,10 @@ class Enroller:
         face, task = prepared.face, prepared.task
         assert face is not None
         quality = face.quality
-        subject_id = known_subjects.get(task.subject) or created.get(task.subject)
-        if subject_id is None:
-            subject = Subject(gallery_id=gallery.id, external_id=task.subject)
-            session.add(subject)
-            session.flush()
-            subject_id = created[task.subject] = subject.id
+        cached = known_subjects.get(task.subject) or created.get(task.subject)
+        subject_id = subject_in_transaction(session, gallery.id, task.subject, cached)
+        if subject_id != cached:
+            created[task.subject] = subject_id
         record = Image(
             subject_id=subject_id,
             sha256=prepared.sha256,
@@ -419,7 +424,7 @@ class Enroller:
                 model=model,
                 model_version=recognizer.version,
                 dim=recognizer.dim,
-                vector=vector_to_bytes(vector),
+                vector=vector_to_bytes(vector, self.catalog.sealer),
                 box=[float(v) for v in face.box],
                 landmarks=np.asarray(face.landmarks, dtype=float).round(2).tolist(),
                 quality=quality.score if quality else 0.0,
@@ -452,6 +457,35 @@ class Enroller:
             },
         )
         return record.id
+
+
+def subject_in_transaction(
+    session: Session, gallery_id: int, external_id: str, cached: int | None
+) -> int:
+    """The subject's id as of this transaction, created if no one has (or it was deleted).
+
+    Another enrolment (thread or process) may have created the subject, or a deletion
+    removed it, since the run read its subjects; concurrent creations converge on one row.
+    """
+    if cached is not None and session.get(Subject, cached) is not None:
+        return cached
+    query = select(Subject.id).where(
+        Subject.gallery_id == gallery_id, Subject.external_id == external_id
+    )
+    existing = session.scalar(query)
+    if existing is not None:
+        return existing
+    try:
+        with session.begin_nested():
+            subject = Subject(gallery_id=gallery_id, external_id=external_id)
+            session.add(subject)
+            session.flush()
+            return subject.id
+    except IntegrityError:  # created by a concurrent transaction just now
+        found = session.scalar(query)
+        if found is None:
+            raise
+        return found
 
 
 def _initial_item(prepared: Prepared) -> EnrolItem:
@@ -495,3 +529,41 @@ def _read_checked(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as error:
         raise ImageError(str(path), f"cannot read file: {error.strerror}") from error
+
+
+class Enrolment:
+    """The enrol use case: a photo or a folder of subject folders into a gallery."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    @requires(ENROL)
+    def enrol(
+        self, context: Context, request: EnrolRequest, progress: Progress | None = None
+    ) -> EnrolReport:
+        """Enrol the request's photos; the gallery is created on first use (resumable)."""
+        with self.kernel.reader() as session:
+            record = session.scalar(select(Gallery).where(Gallery.name == request.gallery))
+        if record is None:
+            self.kernel.require(context, GALLERY_CREATE.name)
+            Galleries(self.kernel).create(
+                context,
+                GalleryRequest(
+                    request.gallery, pipeline=request.pipeline, keep_photos=request.keep_photos
+                ),
+            )
+            with self.kernel.reader() as session:
+                record = find_gallery(session, request.gallery)
+        elif request.pipeline and request.pipeline != record.pipeline:
+            raise InvalidInputError(
+                f"gallery {record.name!r} enrols with {record.pipeline!r}, not {request.pipeline!r}"
+            )
+        enroller = Enroller(
+            self.kernel.database,
+            self.kernel.catalog,
+            self.kernel.photos,
+            self.kernel.analyzers,
+            context.actor,
+            self.kernel.settings.workers,
+        )
+        return enroller.run(request, record, progress)

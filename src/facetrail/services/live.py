@@ -6,7 +6,7 @@ Design (measured on the 2-core machine, benchmarks/live.py):
   MAX_SEARCHES_PER_TRACK times), and searched with the mean template of its best
   BEST_FRAMES_PER_TRACK frames; it raises at most one alert;
 - a scene cut ends every track, and a track whose new frame looks like someone else
-  (cosine to its own mean under SAME_TRACK_COSINE) is split in two;
+  (score to its own mean under the calibration's linking score) is split in two;
 - faces that match nothing live only in memory while their track is followed: no crop,
   no template, no log line; the deployment keeps counts only.
 """
@@ -21,10 +21,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from facetrail.biometrics.alignment import REFERENCE_LANDMARKS
@@ -32,11 +30,15 @@ from facetrail.biometrics.calibration import Calibration
 from facetrail.biometrics.detector import YUNET_SCORE_THRESHOLD, YuNetDetector
 from facetrail.biometrics.face import Face
 from facetrail.biometrics.pipeline import FaceAnalyzer
+from facetrail.core.access import OPERATOR, declare, requires
+from facetrail.core.audit import append_audit
+from facetrail.core.context import Context
+from facetrail.core.kernel import Kernel
 from facetrail.errors import AuthorisationError, FacetrailError, InvalidInputError
+from facetrail.evaluation.watchlist import scaled_fpir
 from facetrail.media.tracking import FaceTracker, SceneCutDetector, TrackerConfig
 from facetrail.media.video import ReconnectPolicy, VideoFrame, VideoSource
-from facetrail.services.alerts import alert_store, purge_expired_crops
-from facetrail.services.audit import append_audit
+from facetrail.services.alerts import purge_expired_crops
 from facetrail.services.authorisations import check_covers
 from facetrail.services.live_results import (
     AlertEvent,
@@ -55,8 +57,10 @@ from facetrail.store.live_models import Alert, Deployment
 from facetrail.store.models import Authorisation, Gallery
 from facetrail.store.types import utcnow
 
-if TYPE_CHECKING:
-    from facetrail.services.app import Facetrail
+WATCH = declare(
+    "watch", "run a live deployment against a watchlist (under an authorisation)", (OPERATOR,)
+)
+
 
 # Detections down to this YuNet score keep existing tracks alive (ByteTrack's second
 # stage); only those at the engine's own cut (0.7) start tracks or are searched.
@@ -70,7 +74,6 @@ MAX_SEARCHES_PER_TRACK = 6
 BEST_FRAMES_PER_TRACK = 3
 # SFace cosines: same person 0.66 +- 0.11, different people 0.08 +- 0.09 (calibration);
 # under 0.2 the new face is almost surely not the person the track followed so far.
-SAME_TRACK_COSINE = 0.2
 DEFAULT_CROP_RETENTION_DAYS = 31
 MAX_CROP_RETENTION_DAYS = 366
 DEFAULT_STRIDE = 2  # detect every 2nd frame: 15 detections/s at 30 fps, faces move little
@@ -156,7 +159,7 @@ def estimate_false_alerts(
             ),
         )
     fmr, how = fmr_at_threshold(calibration, threshold)
-    per_face = min(1.0, fmr * watchlist_size)
+    per_face = scaled_fpir(fmr, watchlist_size)
     return FalseAlertEstimate(
         threshold=threshold,
         fmr_per_comparison=fmr,
@@ -166,7 +169,7 @@ def estimate_false_alerts(
         method=(
             f"FMR per comparison ({how}) from the {calibration.spec} calibration on"
             f" {calibration.dataset} ({calibration.measured_at}) x {watchlist_size} watchlist"
-            " subjects; an upper bound per face searched once (no watchlist-protocol"
+            " subjects, as 1 - (1 - FMR)^N per face searched once (no watchlist-protocol"
             " calibration is stored)"
         ),
     )
@@ -197,10 +200,11 @@ def warm_up(analyzer: FaceAnalyzer, width: int, height: int) -> None:
 class DeploymentRunner:
     """One deployment: `start()` checks, freezes and records it; `run()` processes the source."""
 
-    def __init__(self, app: Facetrail, request: WatchRequest) -> None:
-        self.app = app
+    def __init__(self, kernel: Kernel, context: Context, request: WatchRequest) -> None:
+        self.kernel = kernel
+        self.context = context
         self.request = request
-        self.crops = alert_store(app.settings.home)
+        self.crops = kernel.alert_crops
         self._stop = threading.Event()
         self.latencies_ms: list[float] = []
         self.deployment_id: int | None = None
@@ -220,7 +224,6 @@ class DeploymentRunner:
 
     def start(self) -> DeploymentStart:
         """Check the authorisation, open the source, freeze the watchlist, record the start."""
-        self.app.require("watch")
         request = self.request
         if request.stride < 1:
             raise InvalidInputError(f"--stride must be at least 1, got {request.stride}")
@@ -231,7 +234,7 @@ class DeploymentRunner:
             )
         gallery_name = None
         try:
-            with self.app.database.reader() as session:
+            with self.kernel.database.reader() as session:
                 watchlist = watchlist_by_name(session, request.watchlist)
                 gallery = session.get(Gallery, watchlist.gallery_id)
                 assert gallery is not None
@@ -246,12 +249,12 @@ class DeploymentRunner:
                     authorisation_id=request.authorisation,
                     kind="live_deployment",
                     gallery=gallery.name,
-                    actor=self.app.actor if self.app.identity is not None else None,
+                    actor=self.context.actor if self.context.signed_in else None,
                     watchlist=watchlist.name,
                 )
                 pipeline = gallery.pipeline
             # The calibration search and verify use (stored by `calibrate`, else packaged).
-            calibration = self.app.analyzers.get(pipeline).calibration
+            calibration = self.kernel.analyzers.get(pipeline).calibration
             self.analyzer = live_analyzer(pipeline, calibration)
             if request.threshold is None:
                 self.threshold = calibration.threshold
@@ -266,16 +269,16 @@ class DeploymentRunner:
                 request.source, policy=request.reconnect, stride=request.stride, pace=request.pace
             )
             warm_up(self.analyzer, self.source.width, self.source.height)
-            purge_expired_crops(self.app)
+            purge_expired_crops(self.kernel, self.context)
             return self._record_start(gallery_name, calibration, threshold_source)
         except FacetrailError as error:
             outcome = "refused" if isinstance(error, AuthorisationError) else "failed"
             if self.source is not None:
                 self.source.stop()
-            with self.app.database.transaction() as session:
+            with self.kernel.database.transaction() as session:
                 append_audit(
                     session,
-                    actor=self.app.actor,
+                    actor=self.context.actor,
                     action="live.deployment.start",
                     outcome=outcome,
                     gallery=gallery_name,
@@ -290,10 +293,10 @@ class DeploymentRunner:
     ) -> DeploymentStart:
         request, analyzer = self.request, self.analyzer
         assert analyzer is not None
-        watchlists = Watchlists(self.app)
-        with self.app.database.transaction() as session:
+        watchlists = Watchlists(self.kernel)
+        with self.kernel.database.transaction() as session:
             watchlist = watchlist_by_name(session, request.watchlist)
-            frozen = watchlists.freeze(session, watchlist, analyzer)
+            frozen = watchlists.freeze(self.context, session, watchlist, analyzer)
             frozen.templates = template_count(session, frozen.version_id)
             estimate = estimate_false_alerts(calibration, self.threshold, frozen.entries)
             deployment = Deployment(
@@ -311,7 +314,7 @@ class DeploymentRunner:
                 expected_false_alerts_per_face=estimate.per_face,
                 frame_stride=request.stride,
                 crop_retention_days=request.crop_retention_days,
-                started_by=self.app.actor,
+                started_by=self.context.actor,
                 started_at=utcnow(),
                 status="running",
             )
@@ -319,7 +322,7 @@ class DeploymentRunner:
             session.flush()
             append_audit(
                 session,
-                actor=self.app.actor,
+                actor=self.context.actor,
                 action="live.deployment.start",
                 outcome="ok",
                 gallery=gallery_name,
@@ -376,8 +379,8 @@ class DeploymentRunner:
                 last_time = frame.time_s
                 counts["frames"] += 1
                 if cuts.is_cut(frame.pixels):
-                    for track in tracker.reset():
-                        states.pop(track, None)
+                    for cut_track in tracker.reset():
+                        states.pop(cut_track, None)
                 faces = analyzer.detect(frame.pixels)
                 update = tracker.update(
                     frame.index, [f.box for f in faces], [f.detector_score for f in faces]
@@ -385,8 +388,8 @@ class DeploymentRunner:
                 counts["faces"] += sum(
                     1 for f in faces if f.detector_score >= YUNET_SCORE_THRESHOLD
                 )
-                for track in update.ended:
-                    states.pop(track, None)  # decided: alerted, or matched nothing
+                for ended in update.ended:
+                    states.pop(ended, None)  # decided: alerted, or matched nothing
                 for face, track in zip(faces, update.track_ids, strict=True):
                     if track is not None:
                         self._consider(frame, face, track, tracker, states, counts, on_alert)
@@ -487,9 +490,8 @@ class DeploymentRunner:
             on_alert(event)
 
     def _same_track_score(self, analyzer: FaceAnalyzer) -> float:
-        if len(analyzer.model_names) == 1:
-            return SAME_TRACK_COSINE
-        return analyzer.score_templates(dict.fromkeys(analyzer.model_names, SAME_TRACK_COSINE))
+        """The pipeline score above which a face may continue a track (from the calibration)."""
+        return analyzer.score_templates(analyzer.calibration.linking_scores())
 
     def _raise_alert(
         self, frame: VideoFrame, face: Face, track: int, row: int, score: float, quality: float
@@ -502,7 +504,7 @@ class DeploymentRunner:
         path = self.crops.write(self.deployment_id, sha, "jpg", data)
         now = utcnow()
         try:
-            with self.app.database.transaction() as session:
+            with self.kernel.database.transaction() as session:
                 alert = Alert(
                     deployment_id=self.deployment_id,
                     subject_id=frozen.subject_ids[row],
@@ -525,7 +527,7 @@ class DeploymentRunner:
                 deployment.alerts += 1
                 append_audit(
                     session,
-                    actor=self.app.actor,
+                    actor=self.context.actor,
                     action="live.alert",
                     outcome="ok",
                     authorisation_id=self.request.authorisation,
@@ -559,7 +561,7 @@ class DeploymentRunner:
         )
 
     def _record_end(self, summary: DeploymentSummary) -> None:
-        with self.app.database.transaction() as session:
+        with self.kernel.database.transaction() as session:
             deployment = session.get(Deployment, self.deployment_id)
             assert deployment is not None
             deployment.ended_at = utcnow()
@@ -574,7 +576,7 @@ class DeploymentRunner:
             deployment.status_detail = summary.status_detail
             append_audit(
                 session,
-                actor=self.app.actor,
+                actor=self.context.actor,
                 action="live.deployment.stop",
                 outcome="ok" if summary.status == "ended" else "failed",
                 authorisation_id=self.request.authorisation,
@@ -594,7 +596,13 @@ class DeploymentRunner:
             )
 
 
-def deployment_ids(app: Facetrail) -> list[int]:
-    """Ids of every recorded deployment, oldest first."""
-    with app.database.reader() as session:
-        return list(session.scalars(select(Deployment.id).order_by(Deployment.id)))
+class Deployments:
+    """Live deployments of one facetrail home."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    @requires(WATCH)
+    def runner(self, context: Context, request: WatchRequest) -> DeploymentRunner:
+        """A deployment for `request`, ready to `start()` (checked, frozen) and `run()`."""
+        return DeploymentRunner(self.kernel, context, request)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from facetrail.biometrics.face import Face
 from facetrail.biometrics.pipeline import FaceAnalyzer
 from facetrail.errors import InvalidInputError
-from facetrail.services.indexes import IndexCatalog, vector_from_bytes
+from facetrail.index.catalog import IndexCatalog, vector_from_bytes
 from facetrail.store.models import Gallery, Image, Subject, Template
 
 MIN_TEMPLATE_CANDIDATES = 100
@@ -65,17 +65,20 @@ def rank_subjects_batch(
         return []
     per_face: list[dict[int, dict[str, float]]] = [{} for _ in faces]
     for recognizer in analyzer.recognizers:
-        index = catalog.get(gallery.id, recognizer.name, recognizer.dim, gallery.index_factory)
-        if len(index) == 0:
-            continue
-        depth = min(len(index), max(MIN_TEMPLATE_CANDIDATES, top * TEMPLATE_CANDIDATES_PER_SUBJECT))
+        depth = max(MIN_TEMPLATE_CANDIDATES, top * TEMPLATE_CANDIDATES_PER_SUBJECT)
         queries = np.stack([face.template(recognizer.name) for face in faces])
-        scores, ids = index.search(queries, depth)
+        scores, ids, size = catalog.search(
+            gallery.id, recognizer.name, recognizer.dim, queries, depth, gallery.index_factory
+        )
+        if size == 0:
+            continue
         found = {int(i) for i in ids.ravel() if i >= 0}
         image_of = dict(
             session.execute(
                 select(Template.id, Template.image_id).where(Template.id.in_(list(found)))
-            ).all()
+            )
+            .tuples()
+            .all()
         )
         for row, per_image in enumerate(per_face):
             for template_id, score in zip(ids[row], scores[row], strict=True):
@@ -83,17 +86,21 @@ def rank_subjects_batch(
                 if image_id is not None:  # -1 padding, or deleted since the index was read
                     per_image.setdefault(image_id, {})[recognizer.name] = float(score)
     for face, per_image in zip(faces, per_face, strict=True):
-        _fill_missing_scores(session, analyzer, face, per_image)
+        _fill_missing_scores(session, catalog, analyzer, face, per_image)
     all_images = {image_id for per_image in per_face for image_id in per_image}
     if not all_images:
         return [[] for _ in faces]
     owners = dict(
-        session.execute(select(Image.id, Image.subject_id).where(Image.id.in_(all_images))).all()
+        session.execute(select(Image.id, Image.subject_id).where(Image.id.in_(all_images)))
+        .tuples()
+        .all()
     )
     names = dict(
         session.execute(
             select(Subject.id, Subject.external_id).where(Subject.id.in_(set(owners.values())))
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     return [_best_subjects(analyzer, per_image, owners, names, top) for per_image in per_face]
 
@@ -122,7 +129,11 @@ def _best_subjects(
 
 
 def _fill_missing_scores(
-    session: Session, analyzer: FaceAnalyzer, face: Face, per_image: dict[int, dict[str, float]]
+    session: Session,
+    catalog: IndexCatalog,
+    analyzer: FaceAnalyzer,
+    face: Face,
+    per_image: dict[int, dict[str, float]],
 ) -> None:
     """Score, from stored vectors, the models whose index did not return an image."""
     if len(analyzer.model_names) == 1:
@@ -138,5 +149,5 @@ def _fill_missing_scores(
     )
     for image_id, model, blob in rows:
         if model not in per_image[image_id]:
-            stored = vector_from_bytes(blob, dims[model])
+            stored = vector_from_bytes(blob, dims[model], catalog.sealer)
             per_image[image_id][model] = float(np.dot(stored, face.template(model)))

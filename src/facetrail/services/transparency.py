@@ -10,22 +10,39 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import bindparam, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from facetrail.core.access import (
+    ADMINISTRATOR,
+    AUDITOR,
+    AUTHORISING_OFFICER,
+    ROLES,
+    declare,
+    requires,
+)
+from facetrail.core.audit import append_audit
+from facetrail.core.context import Context
+from facetrail.core.kernel import Kernel
 from facetrail.errors import InvalidInputError, NotFoundError
-from facetrail.services.audit import append_audit
 from facetrail.services.retention import effective_retain_until, policies_in_force
 from facetrail.store.models import AuditEntry, Authorisation, Gallery, Image, Subject
 from facetrail.store.oversight_models import DeletionRequest, Dpia
 from facetrail.store.types import UTCDateTime, utcnow
 
-if TYPE_CHECKING:
-    from facetrail.services.app import Facetrail
+DPIA_MANAGE = declare("dpia.manage", "record and withdraw DPIAs", (ADMINISTRATOR,))
+DPIA_READ = declare("dpia.read", "list DPIAs", ROLES)
+REPORT_FOI = declare(
+    "report.foi", "transparency (freedom of information) report", (AUTHORISING_OFFICER, AUDITOR)
+)
+REPORT_DPIA_CHECK = declare(
+    "report.dpia_check", "list operations that ran without a DPIA", (AUTHORISING_OFFICER, AUDITOR)
+)
+
 
 # Audit actions that process faces and so should run under a DPIA.
 OPERATION_ACTIONS = ("search", "verify", "live.deployment.start")
@@ -91,11 +108,13 @@ def is_operation(action: str) -> bool:
 class DpiaService:
     """DPIA records: add, withdraw, list."""
 
-    def __init__(self, app: Facetrail) -> None:
-        self.app = app
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
 
+    @requires(DPIA_MANAGE)
     def add(
         self,
+        context: Context,
         reference: str,
         *,
         title: str,
@@ -105,14 +124,13 @@ class DpiaService:
         review_by: date | None = None,
     ) -> DpiaInfo:
         """Record an approved DPIA that authorisations can cite."""
-        self.app.require("dpia.manage")
         fields = {"reference": reference, "title": title, "version": version, "approver": approver}
         for name, value in fields.items():
             if not value.strip():
                 raise InvalidInputError(f"a DPIA needs a {name}")
         if review_by is not None and review_by <= approved_on:
             raise InvalidInputError(f"review date {review_by} is not after approval {approved_on}")
-        with self.app.database.transaction() as session:
+        with self.kernel.database.transaction() as session:
             if session.scalar(select(Dpia.id).where(Dpia.reference == reference.strip())):
                 raise InvalidInputError(f"DPIA {reference!r} is already recorded")
             dpia = Dpia(
@@ -122,13 +140,13 @@ class DpiaService:
                 approved_on=approved_on,
                 approver=approver.strip(),
                 review_by=review_by,
-                created_by=self.app.actor,
+                created_by=context.actor,
             )
             session.add(dpia)
             session.flush()
             append_audit(
                 session,
-                actor=self.app.actor,
+                actor=context.actor,
                 action="dpia.add",
                 outcome="ok",
                 target=dpia.reference,
@@ -141,12 +159,12 @@ class DpiaService:
             )
             return _dpia_info(dpia)
 
-    def withdraw(self, reference: str, *, on: date, reason: str) -> DpiaInfo:
+    @requires(DPIA_MANAGE)
+    def withdraw(self, context: Context, reference: str, *, on: date, reason: str) -> DpiaInfo:
         """Mark a DPIA withdrawn from `on` (authorisations can no longer cite it)."""
-        self.app.require("dpia.manage")
         if not reason.strip():
             raise InvalidInputError("withdrawing a DPIA needs a reason")
-        with self.app.database.transaction() as session:
+        with self.kernel.database.transaction() as session:
             dpia = session.scalar(select(Dpia).where(Dpia.reference == reference.strip()))
             if dpia is None:
                 raise NotFoundError(f"DPIA {reference!r} is not recorded")
@@ -154,7 +172,7 @@ class DpiaService:
             dpia.withdrawn_reason = reason.strip()
             append_audit(
                 session,
-                actor=self.app.actor,
+                actor=context.actor,
                 action="dpia.withdraw",
                 outcome="ok",
                 target=dpia.reference,
@@ -162,24 +180,24 @@ class DpiaService:
             )
             return _dpia_info(dpia)
 
-    def list(self) -> list[DpiaInfo]:
+    @requires(DPIA_READ)
+    def list(self, context: Context) -> list[DpiaInfo]:
         """Every recorded DPIA, by reference."""
-        self.app.require("dpia.read")
-        with self.app.database.reader() as session:
+        with self.kernel.database.reader() as session:
             return [_dpia_info(d) for d in session.scalars(select(Dpia).order_by(Dpia.reference))]
 
 
 class TransparencyService:
     """The FOI report and the DPIA check."""
 
-    def __init__(self, app: Facetrail) -> None:
-        self.app = app
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
 
-    def foi(self, start: date, end: date) -> dict[str, Any]:
+    @requires(REPORT_FOI)
+    def foi(self, context: Context, start: date, end: date) -> dict[str, Any]:
         """The answers an FOI request asks for, from `start` to `end` (inclusive, UTC)."""
-        self.app.require("report.foi")
         begin, finish = window(start, end)
-        with self.app.database.reader() as session:
+        with self.kernel.database.reader() as session:
             entries = list(
                 session.scalars(
                     select(AuditEntry)
@@ -214,20 +232,22 @@ class TransparencyService:
         report["faces_processed"] = (
             report["searches"]["faces_processed"] + report["deployments"]["faces_processed"]
         )
-        with self.app.database.transaction() as session:
+        with self.kernel.database.transaction() as session:
             append_audit(
                 session,
-                actor=self.app.actor,
+                actor=context.actor,
                 action="report.foi",
                 outcome="ok",
                 details={"from": str(start), "to": str(end)},
             )
         return report
 
-    def dpia_check(self, start: date | None = None, end: date | None = None) -> list[DpiaFinding]:
+    @requires(REPORT_DPIA_CHECK)
+    def dpia_check(
+        self, context: Context, start: date | None = None, end: date | None = None
+    ) -> list[DpiaFinding]:
         """Operations that ran without a DPIA in force (default: the whole trail)."""
-        self.app.require("report.dpia_check")
-        with self.app.database.reader() as session:
+        with self.kernel.database.reader() as session:
             query = select(AuditEntry).where(AuditEntry.outcome == "ok").order_by(AuditEntry.id)
             if start is not None or end is not None:
                 begin, finish = window(start or date.min, end or date.max - timedelta(days=1))
@@ -307,6 +327,7 @@ def _searches(
 def _authorisations(
     entries: list[AuditEntry], authorisations: dict[int, Authorisation]
 ) -> dict[str, Any]:
+
     granted = [
         authorisations[e.authorisation_id]
         for e in entries

@@ -4,51 +4,41 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from facetrail.core.access import (
+    ADMINISTRATOR,
+    AUDITOR,
+    PermissionDeniedError,
+    declare,
+    normalise_role,
+    requires,
+)
+from facetrail.core.audit import append_audit
+from facetrail.core.context import Context
+from facetrail.core.identity import TOKEN_PREFIX, accounts_exist
+from facetrail.core.kernel import Kernel
 from facetrail.errors import InvalidInputError, NotFoundError
-from facetrail.services.access import ADMINISTRATOR, PermissionDeniedError, normalise_role
-from facetrail.services.audit import append_audit
+from facetrail.security.passwords import PASSWORDS, TOKENS
 from facetrail.store.oversight_models import ApiToken, User
 from facetrail.store.types import utcnow
 
-if TYPE_CHECKING:
-    from facetrail.services.app import Facetrail
+USERS_MANAGE = declare(
+    "users.manage", "create and disable users, revoke their tokens", (ADMINISTRATOR,)
+)
+USERS_READ = declare("users.read", "list users", (AUDITOR, ADMINISTRATOR))
+
 
 MIN_PASSWORD_LENGTH = 12
 DEFAULT_TOKEN_DAYS = 90
 MAX_TOKEN_DAYS = 366
-TOKEN_PREFIX = "ft"
 TOKEN_SECRET_BYTES = 32
 USER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
-# Passwords get argon2id's RFC 9106 defaults (about 0.3 s here). Tokens carry 256 random
-# bits, so a light argon2id setting (about 10 ms) costs an attacker nothing extra to skip
-# yet keeps every CLI call fast.
-_PASSWORDS = PasswordHasher()
-_TOKENS = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who is acting: a user name with its role (rank and display name for records)."""
-
-    name: str
-    role: str
-    rank: str = ""
-    display_name: str = ""
-
-
-def accounts_exist(session: Session) -> bool:
-    """Whether the home has any user account (if not, it is a single-operator home)."""
-    return session.scalar(select(func.count(User.id))) != 0
 
 
 def validate_password(password: str) -> None:
@@ -82,7 +72,7 @@ def create_user(
         role=canonical_role,
         rank=rank.strip(),
         display_name=display_name.strip() or cleaned,
-        password_hash=_PASSWORDS.hash(password),
+        password_hash=PASSWORDS.hash(password),
         active=True,
         created_by=created_by,
     )
@@ -117,7 +107,7 @@ def issue_token(
     secret = secrets.token_urlsafe(TOKEN_SECRET_BYTES)
     record = ApiToken(
         user_id=user.id,
-        token_hash=_TOKENS.hash(secret),
+        token_hash=TOKENS.hash(secret),
         label=label,
         expires_at=utcnow() + timedelta(days=days),
     )
@@ -135,53 +125,13 @@ def login(
     if user is None or not user.active:
         raise refused
     try:
-        _PASSWORDS.verify(user.password_hash, password)
+        PASSWORDS.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         raise refused from None
-    if _PASSWORDS.check_needs_rehash(user.password_hash):
-        user.password_hash = _PASSWORDS.hash(password)
+    if PASSWORDS.check_needs_rehash(user.password_hash):
+        user.password_hash = PASSWORDS.hash(password)
     record, token = issue_token(session, user, label=label, days=days)
     return user, record, token
-
-
-def _token_parts(token: str) -> tuple[int, str]:
-    prefix, _, rest = token.strip().partition("_")
-    token_id, _, secret = rest.partition("_")
-    if prefix != TOKEN_PREFIX or not token_id.isdigit() or not secret:
-        raise PermissionDeniedError("the token is malformed (expected ft_<id>_<secret>)")
-    return int(token_id), secret
-
-
-def authenticate(session: Session, name: str | None, token: str | None) -> Identity:
-    """The identity of user `name` holding `token`; PermissionDeniedError if not valid."""
-    if not name or not token:
-        raise PermissionDeniedError(
-            "this home has user accounts: act as a user with --user NAME (or $FACETRAIL_USER)"
-            " and a token in $FACETRAIL_TOKEN (get one with `facetrail users token NAME`)"
-        )
-    token_id, secret = _token_parts(token)
-    record = session.get(ApiToken, token_id)
-    refused = PermissionDeniedError(f"token is not valid for user {name!r}")
-    if record is None or record.user.name != name.strip().lower():
-        raise refused
-    try:
-        _TOKENS.verify(record.token_hash, secret)
-    except (VerificationError, InvalidHashError):
-        raise refused from None
-    check_token_current(record)
-    return Identity(record.user.name, record.user.role, record.user.rank, record.user.display_name)
-
-
-def check_token_current(record: ApiToken) -> None:
-    """Refuse a revoked or expired token, or one whose user is disabled."""
-    if record.revoked_at is not None:
-        raise PermissionDeniedError(f"token {record.id} was revoked")
-    if record.expires_at <= utcnow():
-        raise PermissionDeniedError(
-            f"token {record.id} expired on {record.expires_at:%Y-%m-%d}; get a new one"
-        )
-    if not record.user.active:
-        raise PermissionDeniedError(f"user {record.user.name!r} is disabled")
 
 
 def find_user(session: Session, name: str) -> User:
@@ -190,6 +140,13 @@ def find_user(session: Session, name: str) -> User:
     if user is None:
         raise NotFoundError(f"user {name!r} does not exist")
     return user
+
+
+def check_active_user(session: Session, name: str) -> None:
+    """Refuse a user name that has no active account."""
+    user = find_user(session, name)
+    if not user.active:
+        raise InvalidInputError(f"user {name!r} is disabled")
 
 
 def disable_user(session: Session, name: str) -> User:
@@ -237,20 +194,22 @@ def user_info(user: User) -> UserInfo:
 class UserService:
     """Account use cases: bootstrap, create, list, disable, tokens (each audited)."""
 
-    def __init__(self, app: Facetrail) -> None:
-        self.app = app
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
 
-    def bootstrap(self, name: str, password: str, display_name: str = "") -> IssuedToken:
+    def bootstrap(
+        self, context: Context, name: str, password: str, display_name: str = ""
+    ) -> IssuedToken:
         """Create the first administrator and their first token; from then on calls are checked.
 
         Allowed only while the home has no account (it ends single-operator mode).
         """
-        with self.app.database.transaction() as session:
+        with self.kernel.database.transaction() as session:
             user = bootstrap(session, name=name, password=password, display_name=display_name)
             record, token = issue_token(session, user, label="bootstrap")
             append_audit(
                 session,
-                actor=self.app.actor,
+                actor=context.actor,
                 action="users.bootstrap",
                 outcome="ok",
                 target=user.name,
@@ -264,12 +223,19 @@ class UserService:
                 expires_at=record.expires_at,
             )
 
+    @requires(USERS_MANAGE)
     def create(
-        self, name: str, *, role: str, password: str, display_name: str = "", rank: str = ""
+        self,
+        context: Context,
+        name: str,
+        *,
+        role: str,
+        password: str,
+        display_name: str = "",
+        rank: str = "",
     ) -> UserInfo:
         """Add an account (administrators only)."""
-        self.app.require("users.manage")
-        with self.app.database.transaction() as session:
+        with self.kernel.database.transaction() as session:
             user = create_user(
                 session,
                 name=name,
@@ -277,11 +243,11 @@ class UserService:
                 password=password,
                 display_name=display_name,
                 rank=rank,
-                created_by=self.app.actor,
+                created_by=context.actor,
             )
             append_audit(
                 session,
-                actor=self.app.actor,
+                actor=context.actor,
                 action="users.create",
                 outcome="ok",
                 target=user.name,
@@ -289,22 +255,22 @@ class UserService:
             )
             return user_info(user)
 
-    def list(self) -> list[UserInfo]:
+    @requires(USERS_READ)
+    def list(self, context: Context) -> list[UserInfo]:
         """Every account, by name."""
-        self.app.require("users.read")
-        with self.app.database.reader() as session:
+        with self.kernel.database.reader() as session:
             return [user_info(u) for u in session.scalars(select(User).order_by(User.name))]
 
-    def disable(self, name: str, reason: str) -> UserInfo:
+    @requires(USERS_MANAGE)
+    def disable(self, context: Context, name: str, reason: str) -> UserInfo:
         """Disable an account and revoke its tokens (administrators only)."""
-        self.app.require("users.manage")
         if not reason.strip():
             raise InvalidInputError("disabling a user needs a reason")
-        with self.app.database.transaction() as session:
+        with self.kernel.database.transaction() as session:
             user = disable_user(session, name)
             append_audit(
                 session,
-                actor=self.app.actor,
+                actor=context.actor,
                 action="users.disable",
                 outcome="ok",
                 target=user.name,
@@ -313,11 +279,17 @@ class UserService:
             return user_info(user)
 
     def token(
-        self, name: str, password: str, *, label: str = "", days: int = DEFAULT_TOKEN_DAYS
+        self,
+        context: Context,
+        name: str,
+        password: str,
+        *,
+        label: str = "",
+        days: int = DEFAULT_TOKEN_DAYS,
     ) -> IssuedToken:
         """Sign in with a password: a new API token for that user (failures are audited)."""
         try:
-            with self.app.database.transaction() as session:
+            with self.kernel.database.transaction() as session:
                 user, record, token = login(
                     session, name=name, password=password, label=label, days=days
                 )
@@ -337,7 +309,7 @@ class UserService:
                     expires_at=record.expires_at,
                 )
         except PermissionDeniedError as error:
-            with self.app.database.transaction() as session:
+            with self.kernel.database.transaction() as session:
                 append_audit(
                     session,
                     actor=name,
@@ -348,33 +320,30 @@ class UserService:
                 )
             raise
 
-    def revoke_token(self, token_id: int, reason: str) -> None:
+    @requires(USERS_MANAGE)
+    def revoke_token(self, context: Context, token_id: int, reason: str) -> None:
         """Revoke one API token (administrators only)."""
-        self.app.require("users.manage")
-        with self.app.database.transaction() as session:
+        with self.kernel.database.transaction() as session:
             record = session.get(ApiToken, token_id)
             if record is None:
                 raise NotFoundError(f"token {token_id} does not exist")
             record.revoked_at = record.revoked_at or utcnow()
             append_audit(
                 session,
-                actor=self.app.actor,
+                actor=context.actor,
                 action="users.revoke_token",
                 outcome="ok",
                 target=record.user.name,
                 details={"token_id": token_id, "reason": reason},
             )
 
-    def whoami(self) -> dict[str, str | None]:
+    def whoami(self, context: Context) -> dict[str, str | None]:
         """Who the calls run as: the signed-in user and role, or the single operator."""
-        identity = self.app._current_identity()
-        if identity is None:
-            return {"user": self.app.actor, "role": None, "mode": "single-operator"}
-        return {"user": identity.name, "role": identity.role, "mode": "accounts"}
+        if not context.signed_in:
+            return {"user": context.actor, "role": None, "mode": "single-operator"}
+        return {"user": context.actor, "role": context.role, "mode": "accounts"}
 
     @staticmethod
     def check_exists(session: Session, name: str) -> None:
         """Refuse a user name that has no active account."""
-        user = find_user(session, name)
-        if not user.active:
-            raise InvalidInputError(f"user {name!r} is disabled")
+        check_active_user(session, name)

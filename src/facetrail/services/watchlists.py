@@ -9,13 +9,12 @@ or deletions never change a running deployment.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -23,41 +22,33 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from facetrail.biometrics.pipeline import FaceAnalyzer
+from facetrail.core.access import ADMINISTRATOR, ROLES, declare, requires
+from facetrail.core.audit import append_audit
+from facetrail.core.context import Context
+from facetrail.core.kernel import Kernel
 from facetrail.errors import FacetrailError, InvalidInputError, NotFoundError
+from facetrail.index.catalog import vector_from_bytes
 from facetrail.media.images import load_image
-from facetrail.services.audit import append_audit
 from facetrail.services.enrolment import validate_subject_id
-from facetrail.services.indexes import vector_from_bytes
 from facetrail.services.live_results import (
     FrozenWatchlist,
     WatchlistEntryInfo,
     WatchlistExclusion,
     WatchlistInfo,
 )
-from facetrail.services.photos import PhotoStore
 from facetrail.store.live_models import FrozenTemplate, Watchlist, WatchlistEntry, WatchlistVersion
 from facetrail.store.models import Gallery, Image, Subject, Template
 from facetrail.store.types import utcnow
 
-if TYPE_CHECKING:
-    from facetrail.services.app import Facetrail
+WATCHLIST_MANAGE = declare("watchlist.manage", "create and change watchlists", (ADMINISTRATOR,))
+WATCHLIST_READ = declare("watchlist.read", "list and show watchlists", ROLES)
+
 
 DEFAULT_ENTRY_DAYS = 28  # an entry without --expires lapses after four weeks
 MAX_WATCHLIST_NAME = 200
 MAX_REASON_LENGTH = 2000
 REFERENCE_MARGIN = 0.25  # reference crops keep a quarter of the face size around the box
 REFERENCE_JPEG_QUALITY = 90
-
-
-def watchlist_store(home: Path) -> PhotoStore:
-    """Where frozen watchlist reference crops are kept (sealed like enrolled photos)."""
-    return PhotoStore(home / "watchlists")
-
-
-def read_stored(store: PhotoStore, path: str | Path) -> bytes:
-    """A stored file's original bytes (unsealed when the store seals)."""
-    reader = getattr(store, "read", None)
-    return reader(path) if reader else Path(path).read_bytes()
 
 
 def crop_face(pixels: np.ndarray, box: tuple[float, float, float, float]) -> bytes:
@@ -117,14 +108,16 @@ class FrozenTemplates:
 class Watchlists:
     """Create, list, show and freeze watchlists of one facetrail home."""
 
-    def __init__(self, app: Facetrail) -> None:
-        self.app = app
-        self.references = watchlist_store(app.settings.home)
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.references = kernel.watchlist_references
 
     # -- create, list, show ----------------------------------------------------------
 
+    @requires(WATCHLIST_MANAGE)
     def create(
         self,
+        context: Context,
         name: str,
         *,
         gallery: str,
@@ -133,7 +126,6 @@ class Watchlists:
         expires_on: date | None = None,
     ) -> WatchlistInfo:
         """A watchlist of the named subjects (default: every subject of the gallery)."""
-        self.app.require("watchlist.manage")
         cleaned = name.strip()
         if not cleaned or len(cleaned) > MAX_WATCHLIST_NAME:
             raise InvalidInputError(f"watchlist name must be 1-{MAX_WATCHLIST_NAME} characters")
@@ -146,7 +138,7 @@ class Watchlists:
         expiry = expires_on or today + timedelta(days=DEFAULT_ENTRY_DAYS)
         if expiry < today:
             raise InvalidInputError(f"--expires {expiry} is in the past; nothing was created")
-        with self.app.database.transaction() as session:
+        with self.kernel.database.transaction() as session:
             gallery_record = _gallery(session, gallery)
             if session.scalar(select(Watchlist.id).where(Watchlist.name == cleaned)):
                 raise InvalidInputError(f"watchlist {cleaned!r} already exists")
@@ -155,7 +147,7 @@ class Watchlists:
                 name=cleaned,
                 gallery_id=gallery_record.id,
                 version=0,
-                created_by=self.app.actor,
+                created_by=context.actor,
                 expires_on=expiry,
             )
             session.add(watchlist)
@@ -173,7 +165,7 @@ class Watchlists:
             info = self._info(session, watchlist)
             append_audit(
                 session,
-                actor=self.app.actor,
+                actor=context.actor,
                 action="watchlist.create",
                 outcome="ok",
                 gallery=gallery_record.name,
@@ -207,19 +199,19 @@ class Watchlists:
             )
         return [found_by_name[n] for n in dict.fromkeys(wanted)]
 
-    def list(self) -> list[WatchlistInfo]:
+    @requires(WATCHLIST_READ)
+    def list(self, context: Context) -> list[WatchlistInfo]:
         """Every watchlist with its entries and current exclusions."""
-        self.app.require("watchlist.read")
-        with self.app.database.reader() as session:
+        with self.kernel.database.reader() as session:
             return [
                 self._info(session, w)
                 for w in session.scalars(select(Watchlist).order_by(Watchlist.name))
             ]
 
-    def show(self, name: str) -> WatchlistInfo:
+    @requires(WATCHLIST_READ)
+    def show(self, context: Context, name: str) -> WatchlistInfo:
         """One watchlist with its entries and current exclusions."""
-        self.app.require("watchlist.read")
-        with self.app.database.reader() as session:
+        with self.kernel.database.reader() as session:
             return self._info(session, watchlist_by_name(session, name))
 
     def _info(self, session: Session, watchlist: Watchlist) -> WatchlistInfo:
@@ -251,7 +243,7 @@ class Watchlists:
     # -- freezing for a deployment ---------------------------------------------------
 
     def freeze(
-        self, session: Session, watchlist: Watchlist, analyzer: FaceAnalyzer
+        self, context: Context, session: Session, watchlist: Watchlist, analyzer: FaceAnalyzer
     ) -> FrozenWatchlist:
         """Freeze the eligible entries (reusing an identical latest version) in `session`.
 
@@ -286,7 +278,7 @@ class Watchlists:
             content_sha256=digest,
             entries=len({r.subject_id for r in rows}),
             excluded=excluded,
-            frozen_by=self.app.actor,
+            frozen_by=context.actor,
         )
         session.add(version)
         session.flush()
@@ -328,7 +320,7 @@ class Watchlists:
     @staticmethod
     def _template_rows(
         session: Session, eligibility: Eligibility, analyzer: FaceAnalyzer
-    ) -> list[_Row]:
+    ) -> builtins.list[_Row]:
         image_ids = [i for ids in eligibility.eligible.values() for i in ids]
         if not image_ids:
             return []
@@ -344,7 +336,9 @@ class Watchlists:
                 select(Subject.id, Subject.external_id).where(
                     Subject.id.in_([e.subject_id for e in entries.values()])
                 )
-            ).all()
+            )
+            .tuples()
+            .all()
         )
         rows = []
         for template in session.scalars(
@@ -375,7 +369,7 @@ class Watchlists:
         return [r for r in rows if r.image_id in complete]
 
     def _reference_crops(
-        self, session: Session, gallery: Gallery, version_id: int, rows: list[_Row]
+        self, session: Session, gallery: Gallery, version_id: int, rows: builtins.list[_Row]
     ) -> dict[int, str]:
         """Reference crops of the watchlist photos (none when the gallery keeps no photos)."""
         if not gallery.keep_photos:
@@ -386,12 +380,16 @@ class Watchlists:
                 select(Image.id, Image.photo_path).where(
                     Image.id.in_(list(boxes)), Image.photo_path.is_not(None)
                 )
-            ).all()
+            )
+            .tuples()
+            .all()
         )
         stored: dict[int, str] = {}
         for image_id, photo_path in paths.items():
+            if photo_path is None:
+                continue
             try:
-                pixels = load_image(read_stored(self.app.photos, photo_path)).pixels
+                pixels = load_image(self.kernel.photos.read(photo_path)).pixels
             except (OSError, FacetrailError):
                 continue  # the alert then shows no reference image; the template still counts
             data = crop_face(pixels, boxes[image_id])
@@ -401,7 +399,7 @@ class Watchlists:
 
     def load(self, version_id: int, analyzer: FaceAnalyzer) -> FrozenTemplates:
         """A frozen version's templates in memory, for searching."""
-        with self.app.database.reader() as session:
+        with self.kernel.database.reader() as session:
             templates = list(
                 session.scalars(
                     select(FrozenTemplate)
@@ -426,7 +424,12 @@ class Watchlists:
         for model in models:
             dim = rows[0][model].dim if rows else 0
             frozen.vectors[model] = (
-                np.stack([vector_from_bytes(g[model].vector, g[model].dim) for g in rows])
+                np.stack(
+                    [
+                        vector_from_bytes(g[model].vector, g[model].dim, self.kernel.sealer)
+                        for g in rows
+                    ]
+                )
                 if rows
                 else np.empty((0, dim), np.float32)
             )
@@ -445,7 +448,7 @@ class _Row:
     box: tuple[float, float, float, float]
 
 
-def _content_digest(pipeline: str, rows: list[_Row]) -> str:
+def _content_digest(pipeline: str, rows: builtins.list[_Row]) -> str:
     """What a frozen version holds: pipeline, and each template's subject, reason and id."""
     payload = [pipeline] + [
         [

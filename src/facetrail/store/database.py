@@ -105,6 +105,16 @@ class Database:
         with self.engine.connect() as connection:
             return set(MigrationContext.configure(connection).get_current_heads())
 
+    def known_revisions(self) -> set[str]:
+        """Every revision this facetrail's migrations know."""
+        script = ScriptDirectory.from_config(_alembic_config())
+        return {revision.revision for revision in script.walk_revisions()}
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password masked (for messages and logs)."""
+        return self.engine.url.render_as_string(hide_password=True)
+
     def head_revisions(self) -> set[str]:
         """Every head of the migration graph (feature branches merge by `upgrade heads`)."""
         return set(ScriptDirectory.from_config(_alembic_config()).get_heads())

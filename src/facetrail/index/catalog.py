@@ -1,4 +1,4 @@
-"""Vector indexes per (gallery, model), kept in step with the templates table.
+"""The index catalogue: vector indexes per (gallery, model), in step with the templates table.
 
 The database is the source of truth. Every template insert or delete bumps
 `index_state.generation` in the same transaction; a saved index records the generation
@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 
 from facetrail.errors import StoreError
 from facetrail.index.faiss_index import FaissIndex
-from facetrail.services import crypto
+from facetrail.index.locks import ReadWriteLock
+from facetrail.security.sealing import PLAINTEXT, Sealer
 from facetrail.store.database import Database
+from facetrail.store.files import write_atomic
 from facetrail.store.models import IndexState, Template
 
 RECONCILE_BATCH = 50_000
@@ -43,48 +45,53 @@ def bump_generation(session: Session, gallery_id: int, model: str) -> int:
     return state.generation
 
 
-def vector_to_bytes(vector: np.ndarray) -> bytes:
+def vector_to_bytes(vector: np.ndarray, sealer: Sealer = PLAINTEXT) -> bytes:
     """How a template vector is stored in the templates table (sealed if a key is set)."""
-    return crypto.seal(np.ascontiguousarray(vector, dtype=np.float32).tobytes())
+    return sealer.seal(np.ascontiguousarray(vector, dtype=np.float32).tobytes())
 
 
-def save_index(index: FaissIndex, path: Path) -> None:
+def save_index(index: FaissIndex, path: Path, sealer: Sealer = PLAINTEXT) -> None:
     """Write an index file atomically, sealed when encryption at rest is on."""
-    keyring = crypto.active()
-    if keyring is None:
+    if not sealer.enabled:
         index.save(path)
         return
     try:
-        crypto.write_atomic(path, keyring.seal(index.to_bytes()))
+        write_atomic(path, sealer.seal(index.to_bytes()))
     except OSError as error:
         raise StoreError(f"cannot write index file {path}: {error}") from error
 
 
-def load_index(path: Path) -> FaissIndex:
+def load_index(path: Path, sealer: Sealer = PLAINTEXT) -> FaissIndex:
     """Read an index file written by `save_index` (sealed or not)."""
     try:
         data = path.read_bytes()
     except OSError as error:
         raise StoreError(f"cannot read index file {path}: {error}") from error
-    return FaissIndex.from_bytes(crypto.unseal(data, f"index file {path}"), path)
+    return FaissIndex.from_bytes(sealer.unseal(data, f"index file {path}"), path)
 
 
-def vector_from_bytes(blob: bytes, dim: int) -> np.ndarray:
+def vector_from_bytes(blob: bytes, dim: int, sealer: Sealer = PLAINTEXT) -> np.ndarray:
     """A stored template's float32 vector (inverse of `vector_to_bytes`)."""
-    vector = np.frombuffer(crypto.unseal(blob, "a stored template"), dtype=np.float32)
+    vector = np.frombuffer(sealer.unseal(blob, "a stored template"), dtype=np.float32)
     if vector.shape != (dim,):
         raise StoreError(f"stored template has {vector.size} values, expected {dim}")
     return vector
 
 
 class IndexCatalog:
-    """Loads, reconciles, updates and saves the index of each (gallery, model)."""
+    """Loads, reconciles, updates, searches and saves the index of each (gallery, model).
 
-    def __init__(self, database: Database, directory: Path) -> None:
+    Searches run under a shared lock and every change (apply, reconcile, rebuild) under an
+    exclusive one, so an index is never mutated while another thread searches it.
+    """
+
+    def __init__(self, database: Database, directory: Path, sealer: Sealer = PLAINTEXT) -> None:
         self.database = database
         self.directory = directory
+        self.sealer = sealer
         self._open: dict[tuple[int, str], FaissIndex] = {}
         self._lock = threading.RLock()
+        self._access = ReadWriteLock()
 
     def path(self, gallery_id: int, model: str) -> Path:
         return self.directory / f"gallery-{gallery_id}-{model}.faiss"
@@ -106,20 +113,39 @@ class IndexCatalog:
             index = self._open.get(key)
             if index is not None and index.version == generation:
                 return index
-            with self._file_lock(gallery_id, model):
+            with self._access.writing(), self._file_lock(gallery_id, model):
                 index = self._load_or_create(gallery_id, model, dim, factory)
                 if index.version != generation:
                     self._reconcile(index, gallery_id, model)
                     index.version = generation
-                    save_index(index, self.path(gallery_id, model))
-            self._open[key] = index
+                    save_index(index, self.path(gallery_id, model), self.sealer)
+                self._open[key] = index
             return index
+
+    def search(
+        self,
+        gallery_id: int,
+        model: str,
+        dim: int,
+        queries: np.ndarray,
+        depth: int,
+        factory: str = "Flat",
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Top-`depth` (scores, ids) per query and the index size, safe against changes."""
+        index = self.get(gallery_id, model, dim, factory)
+        with self._access.reading():
+            size = len(index)
+            if size == 0:
+                empty = np.empty((len(queries), 0))
+                return empty.astype(np.float32), empty.astype(np.int64), 0
+            scores, ids = index.search(queries, min(depth, size))
+            return scores, ids, size
 
     def _load_or_create(self, gallery_id: int, model: str, dim: int, factory: str) -> FaissIndex:
         path = self.path(gallery_id, model)
         if path.exists():
             try:
-                index = load_index(path)
+                index = load_index(path, self.sealer)
                 if index.dim == dim:
                     return index
             except StoreError:
@@ -158,7 +184,7 @@ class IndexCatalog:
         if not rows:
             return np.empty(0, np.int64), np.empty((0, dim), np.float32)
         ids_array = np.array([row[0] for row in rows], dtype=np.int64)
-        vectors = np.stack([vector_from_bytes(row[1], dim) for row in rows])
+        vectors = np.stack([vector_from_bytes(row[1], dim, self.sealer) for row in rows])
         return ids_array, vectors
 
     def apply(
@@ -175,7 +201,7 @@ class IndexCatalog:
         If the committed generation is not exactly one past the index's, someone else
         changed the database meanwhile: the index is left stale and reconciled on next use.
         """
-        with self._lock:
+        with self._lock, self._access.writing():
             index = self._open.get((gallery_id, model))
             if index is None:
                 return
@@ -196,17 +222,17 @@ class IndexCatalog:
                     continue
                 if index.version < 0:
                     continue
-                with self._file_lock(open_gallery, model):
-                    save_index(index, self.path(open_gallery, model))
+                with self._access.reading(), self._file_lock(open_gallery, model):
+                    save_index(index, self.path(open_gallery, model), self.sealer)
 
     def rebuild(self, gallery_id: int, model: str, dim: int, factory: str = "Flat") -> int:
         """Recreate the index from the database alone; returns how many templates it holds."""
-        with self._lock, self._file_lock(gallery_id, model):
+        with self._lock, self._access.writing(), self._file_lock(gallery_id, model):
             generation = self._generation(gallery_id, model)
             index = FaissIndex(dim, factory=factory)
             self._reconcile(index, gallery_id, model)
             index.version = generation
-            save_index(index, self.path(gallery_id, model))
+            save_index(index, self.path(gallery_id, model), self.sealer)
             self._open[(gallery_id, model)] = index
             return len(index)
 

@@ -10,21 +10,25 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from facetrail.cli_support import (
-    GLOBAL_OPTIONS,
+from facetrail.errors import FacetrailError
+from facetrail.interfaces.cli.logs import configure_logging
+from facetrail.interfaces.cli.support import (
     HomeOption,
     JsonOption,
     PipelineOption,
     err,
+    global_options,
     out,
     parse_date,
     parse_moment,
     print_json,
+    resolved_home,
     run_with_app,
+    set_global_options,
+    upgrade_home,
 )
-from facetrail.errors import FacetrailError
-from facetrail.services.app import DEFAULT_TOP
 from facetrail.services.results import EnrolItem
+from facetrail.services.search import DEFAULT_TOP
 
 app = typer.Typer(
     name="facetrail",
@@ -43,6 +47,10 @@ app.add_typer(galleries_app, name="galleries")
 app.add_typer(audit_app, name="audit")
 
 
+db_app = typer.Typer(help="Create and migrate the database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
 @app.callback()
 def _options(
     home: HomeOption = None,
@@ -50,9 +58,39 @@ def _options(
         str | None,
         typer.Option("--user", help="who is acting ($FACETRAIL_USER; token: $FACETRAIL_TOKEN)"),
     ] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option("--log-level", help="DEBUG, INFO, WARNING (default; $FACETRAIL_LOG_LEVEL)"),
+    ] = None,
+    log_json: Annotated[
+        bool, typer.Option("--log-json", help="log one JSON object per line on stderr")
+    ] = False,
 ) -> None:
-    GLOBAL_OPTIONS["home"] = home
-    GLOBAL_OPTIONS["user"] = user
+    set_global_options({"home": home, "user": user})
+    configure_logging(log_level, log_json)
+
+
+# -- home and schema --------------------------------------------------------------------
+
+
+@app.command()
+def init(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Create a new facetrail home (database schema and folders), or check an existing one."""
+    info = run_with_app(home, lambda a: {"home": str(a.kernel.home)}, create=True)
+    if as_json:
+        print_json(info)
+        return
+    out.print(f"facetrail home ready at {info['home']}", highlight=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Migrate the database to this facetrail's schema (back the home up first)."""
+    revisions = upgrade_home(resolved_home(home), global_options().get("user"))
+    if as_json:
+        print_json({"revisions": revisions})
+        return
+    out.print(f"database schema at {', '.join(revisions)}", highlight=False)
 
 
 # -- enrol ------------------------------------------------------------------------------
@@ -119,6 +157,7 @@ def enrol(
                 keep_photos=keep_photos,
                 progress=progress,
             ),
+            create=True,
         )
     if as_json:
         print_json(report)
@@ -202,6 +241,7 @@ def authorise(
             watchlists=watchlist or [],
             for_user=for_user,
         ),
+        create=True,
     )
     if as_json:
         print_json(info)
@@ -390,7 +430,9 @@ def galleries_create(
 ) -> None:
     """Create an empty gallery with its pipeline and photo policy."""
     info = run_with_app(
-        home, lambda a: a.create_gallery(name, pipeline=pipeline, keep_photos=keep_photos)
+        home,
+        lambda a: a.create_gallery(name, pipeline=pipeline, keep_photos=keep_photos),
+        create=True,
     )
     if as_json:
         print_json(info)
@@ -461,18 +503,18 @@ def audit_list(
 # Feature command groups (evaluation, live recognition, oversight) register here.
 
 # Live recognition: watchlist, watch, alerts; and the shared `report` group (report deployment).
-from facetrail.cli_live import register as register_live  # noqa: E402
-from facetrail.cli_report import report_app  # noqa: E402
+from facetrail.interfaces.cli.live import register as register_live  # noqa: E402
+from facetrail.interfaces.cli.reports import report_app  # noqa: E402
 
 register_live(app)
 app.add_typer(report_app, name="report")
 
-from facetrail.cli_eval import calibrate, eval_app  # noqa: E402  (evaluation)
+from facetrail.interfaces.cli.evaluation import calibrate, eval_app  # noqa: E402  (evaluation)
 
 app.add_typer(eval_app, name="eval")
 app.command("calibrate")(calibrate)
 
-from facetrail.cli_oversight import register as register_oversight  # noqa: E402  (oversight)
+from facetrail.interfaces.cli.oversight import register as register_oversight  # noqa: E402  (oversight)
 
 register_oversight(app, audit_app)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,21 +12,22 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from facetrail.cli_support import (
-    GLOBAL_OPTIONS,
-    HomeOption,
-    JsonOption,
-    err,
-    out,
-    print_json,
-    run_with_app,
-)
 from facetrail.config import DEFAULT_PIPELINE, Settings
 from facetrail.errors import InvalidInputError
 from facetrail.evaluation.datasets import read_aliases, read_groups
 from facetrail.evaluation.identification import DEFAULT_ENROLLED_FRACTION, DEFAULT_SEED
 from facetrail.evaluation.runs import RESULTS_FOLDER, RunOptions, save_run
 from facetrail.evaluation.templates import Progress as ProgressCallback
+from facetrail.facade import Facetrail
+from facetrail.interfaces.cli.support import (
+    HomeOption,
+    JsonOption,
+    err,
+    out,
+    print_json,
+    resolved_home,
+    run_with_app,
+)
 
 CACHE_FOLDER = Path("cache") / "templates"
 REPORT_FOLDER = "report"
@@ -72,7 +74,7 @@ SaveArg = Annotated[
 
 def _home(home: Path | None) -> Path:
     """The facetrail home of this command (option, global option, environment, default)."""
-    chosen = home or GLOBAL_OPTIONS.get("home")
+    chosen = resolved_home(home)
     return Path(chosen).expanduser() if chosen else Settings().home
 
 
@@ -280,11 +282,11 @@ def eval_watchlist(
 ) -> None:
     """Live watchlist: false alerts per 1,000 passers-by and misses at a threshold and size."""
     from facetrail.evaluation.watchlist import run_watchlist
-    from facetrail.services.calibrations import active_calibration, calibration_label
+    from facetrail.store.calibration_store import calibration_label
 
     source = "given with --threshold"
     if threshold is None:
-        calibration = run_with_app(home, lambda a: active_calibration(a.database, pipeline))
+        calibration = run_with_app(home, lambda a: a.calibrations.active(pipeline))
         if calibration is None:
             raise InvalidInputError(
                 f"pipeline {pipeline} has no calibration: give --threshold or run calibrate"
@@ -388,7 +390,7 @@ def calibrate(
     from facetrail.services import calibrations
 
     if show:
-        rows = run_with_app(home, lambda a: calibrations.list_calibrations(a.database))
+        rows = run_with_app(home, lambda a: a.calibrations.list())
         if as_json:
             print_json({"calibrations": [r.as_dict() for r in rows]})
             return
@@ -403,39 +405,29 @@ def calibrate(
     assert target is not None
     root = _home(home)
     alias_map = _optional(aliases, read_aliases)
-    run_with_app(home, lambda a: a.require("calibrate"))  # refuse before the long measurement
-    with _progress("embedding", as_json) as progress:
-        parameters, threshold, _ = calibrations.measure(
-            pipeline,
-            target_kind=kind,
-            target=target,
-            images=images,
-            pairs=pairs,
-            options=RunOptions(
-                pipeline=pipeline,
-                cache_dir=root / CACHE_FOLDER if cache else None,
-                workers=workers,
-                progress=progress,
-            ),
-            enrolled_fraction=enrolled_fraction,
-            seed=seed,
-            aliases=alias_map,
-        )
+    request = calibrations.CalibrationRequest(
+        pipeline=pipeline,
+        target_kind=kind,
+        target=target,
+        images=images,
+        pairs=pairs,
+        enrolled_fraction=enrolled_fraction,
+        seed=seed,
+        aliases=alias_map,
+        options=RunOptions(
+            pipeline=pipeline,
+            cache_dir=root / CACHE_FOLDER if cache else None,
+            workers=workers,
+        ),
+    )
 
-    def store(app: Any) -> calibrations.CalibrationInfo:
-        app.require("calibrate")
-        info = calibrations.store(
-            app.database,
-            actor=app.actor,
-            spec=pipeline,
-            target_kind=kind,
-            target=target,
-            parameters=parameters,
-        )
-        app.analyzers.invalidate()
-        return info
+    def measure_and_store(app: Facetrail) -> tuple[calibrations.CalibrationInfo, dict[str, Any]]:
+        with _progress("embedding", as_json) as progress:
+            options = replace(request.options, progress=progress)
+            return app.calibrations.calibrate(replace(request, options=options))
 
-    info = run_with_app(home, store)
+    info, parameters = run_with_app(home, measure_and_store, create=True)
+    threshold = info.threshold
     if as_json:
         print_json({**info.as_dict(), "results": parameters["results"]})
         return

@@ -11,10 +11,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from facetrail.cli_report import report_app
-from facetrail.cli_support import HomeOption, JsonOption, out, parse_date, print_json, run_with_app
 from facetrail.errors import InvalidInputError
-from facetrail.services import crypto
+from facetrail.interfaces.cli.reports import report_app
+from facetrail.interfaces.cli.support import (
+    HomeOption,
+    JsonOption,
+    out,
+    parse_date,
+    print_json,
+    run_with_app,
+)
+from facetrail.security import keyring as crypto
 from facetrail.services.audit_export import read_public_key, verify_export
 
 users_app = typer.Typer(
@@ -76,7 +83,9 @@ def users_bootstrap(
 ) -> None:
     """Create the first administrator; from then on every call needs a user and token."""
     password = _password(password_stdin, confirm=True)
-    issued = run_with_app(home, lambda a: a.users.bootstrap(name, password, display_name))
+    issued = run_with_app(
+        home, lambda a: a.users.bootstrap(name, password, display_name), create=True
+    )
     if as_json:
         print_json(issued)
         return
@@ -304,7 +313,7 @@ def retention_policy_set(
     if (gallery is None) == (legal_basis is None):
         raise InvalidInputError("give exactly one of --gallery or --legal-basis")
     scope, key = ("gallery", gallery) if gallery is not None else ("legal_basis", legal_basis)
-    info = run_with_app(home, lambda a: a.retention.set_policy(scope, key or "", days))
+    info = run_with_app(home, lambda a: a.retention.set_policy(scope, key or "", days), create=True)
     if as_json:
         print_json(info)
         return
@@ -467,6 +476,7 @@ def dpia_add(
             approver=approver,
             review_by=review,
         ),
+        create=True,
     )
     if as_json:
         print_json(info)

@@ -10,8 +10,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from facetrail.cli_report import report_app
-from facetrail.cli_support import (
+from facetrail.errors import InvalidInputError
+from facetrail.interfaces.cli.reports import report_app
+from facetrail.interfaces.cli.support import (
     HomeOption,
     JsonOption,
     err,
@@ -21,16 +22,12 @@ from facetrail.cli_support import (
     print_json,
     run_with_app,
 )
-from facetrail.errors import InvalidInputError
-from facetrail.services.alerts import Alerts
 from facetrail.services.live import (
     DEFAULT_CROP_RETENTION_DAYS,
     DEFAULT_STRIDE,
-    DeploymentRunner,
     WatchRequest,
 )
 from facetrail.services.live_results import AlertEvent, AlertInfo, DeploymentStart, WatchlistInfo
-from facetrail.services.watchlists import Watchlists
 
 watchlist_app = typer.Typer(help="Create, list and show watchlists.", no_args_is_help=True)
 alerts_app = typer.Typer(
@@ -88,7 +85,7 @@ def watchlist_create(
     expires_on = parse_date(expires, "--expires")
     info = run_with_app(
         home,
-        lambda a: Watchlists(a).create(
+        lambda a: a.watchlists.create(
             name, gallery=gallery, subjects=subject, reason=reason, expires_on=expires_on
         ),
     )
@@ -101,7 +98,7 @@ def watchlist_create(
 @watchlist_app.command("list")
 def watchlist_list(home: HomeOption = None, as_json: JsonOption = False) -> None:
     """List watchlists with their sizes."""
-    rows = run_with_app(home, lambda a: Watchlists(a).list())
+    rows = run_with_app(home, lambda a: a.watchlists.list())
     if as_json:
         print_json(rows)
         return
@@ -125,7 +122,7 @@ def watchlist_show(
     as_json: JsonOption = False,
 ) -> None:
     """Show a watchlist's entries, and which are excluded and why."""
-    info = run_with_app(home, lambda a: Watchlists(a).show(name))
+    info = run_with_app(home, lambda a: a.watchlists.show(name))
     if as_json:
         print_json(info)
         return
@@ -245,7 +242,7 @@ def watch(
     )
     application = open_app(home)
     try:
-        runner = DeploymentRunner(application, request)
+        runner = application.deployments.runner(request)
         start = runner.start()
         _print_start(start)
         previous = signal.getsignal(signal.SIGTERM)
@@ -292,7 +289,7 @@ def alerts_list(
     as_json: JsonOption = False,
 ) -> None:
     """List alerts, newest first."""
-    rows = run_with_app(home, lambda a: Alerts(a).list(deployment, undecided))
+    rows = run_with_app(home, lambda a: a.alerts.list(deployment, undecided))
     if as_json:
         print_json(rows)
         return
@@ -347,9 +344,9 @@ def alerts_show(
     as_json: JsonOption = False,
 ) -> None:
     """Show an alert: similarity, threshold, and the two faces to compare."""
-    info = run_with_app(home, lambda a: Alerts(a).show(alert))
+    info = run_with_app(home, lambda a: a.alerts.show(alert))
     if export is not None:
-        export.write_bytes(run_with_app(home, lambda a: Alerts(a).side_by_side(alert)))
+        export.write_bytes(run_with_app(home, lambda a: a.alerts.side_by_side(alert)))
         err.print(f"live face (left) and watchlist image (right) written to {export}")
     if as_json:
         print_json(info)
@@ -377,7 +374,7 @@ def alerts_decide(
     """Record the operator's decision on an alert."""
     info = run_with_app(
         home,
-        lambda a: Alerts(a).decide(
+        lambda a: a.alerts.decide(
             alert, outcome=outcome, note=note, engagement=engagement, result=result
         ),
     )
@@ -397,7 +394,7 @@ def report_deployment(
     as_json: JsonOption = False,
 ) -> None:
     """The figures a post-deployment review asks for."""
-    report = run_with_app(home, lambda a: Alerts(a).report(deployment))
+    report = run_with_app(home, lambda a: a.alerts.report(deployment))
     if as_json:
         print_json(report)
         return

@@ -1,0 +1,1 @@
+"""What every use case needs: the kernel, the caller context, the unit of work, access checks."""

@@ -1,0 +1,208 @@
+"""The kernel: everything one process needs to serve one home, built once, shared by threads."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+from sqlalchemy.orm import Session
+
+from facetrail.config import Settings
+from facetrail.core import access, identity
+from facetrail.core.access import PermissionDeniedError
+from facetrail.core.analyzers import AnalyzerPool
+from facetrail.core.audit import append_audit
+from facetrail.core.clock import Clock
+from facetrail.core.context import SINGLE_OPERATOR, Context
+from facetrail.core.threads import configure_native_threads
+from facetrail.core.unit_of_work import UnitOfWork
+from facetrail.errors import AuthorisationError, FacetrailError, NotFoundError, StoreError
+from facetrail.index.catalog import IndexCatalog
+from facetrail.security.keyring import Keyring, load_keyring
+from facetrail.security.sealing import Sealer
+from facetrail.store.blobs import PhotoStore
+from facetrail.store.calibration_store import stored_calibration
+from facetrail.store.database import Database
+
+log = logging.getLogger(__name__)
+
+SQLITE_FILE = "facetrail.db"
+
+
+class Kernel:
+    """One home's database, indexes, file stores, models, keyring and clock.
+
+    Safe to share among threads; each call brings its own `Context`. Opening never
+    migrates: a missing home is created (and migrated) only when `create` is true, and a
+    database at an older schema is refused with the command that upgrades it.
+    """
+
+    def __init__(self, settings: Settings, *, create: bool = False, migrate: bool = False) -> None:
+        self.settings = settings
+        self.home = settings.home
+        self.clock = Clock()
+        key = settings.key.get_secret_value() if settings.key else None
+        self.keyring: Keyring | None = load_keyring(key, settings.key_file)
+        self.sealer = Sealer(self.keyring)
+        self._check_home_exists(create)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.database = Database(settings.resolved_database_url)
+        try:
+            self._check_schema(create=create, migrate=migrate)
+        except BaseException:
+            self.database.dispose()
+            raise
+        configure_native_threads(settings.opencv_threads, settings.index_threads)
+        self.catalog = IndexCatalog(self.database, settings.index_dir, self.sealer)
+        self.photos = PhotoStore(settings.photo_dir, self.sealer)
+        self.alert_crops = PhotoStore(self.home / "alerts", self.sealer)
+        self.watchlist_references = PhotoStore(self.home / "watchlists", self.sealer)
+        self.analyzers = AnalyzerPool(lambda spec: stored_calibration(self.database, spec))
+        log.debug("kernel open: home=%s database=%s", self.home, self.database.dialect)
+
+    # -- opening ---------------------------------------------------------------------
+
+    def _check_home_exists(self, create: bool) -> None:
+        if create or self.settings.database_url:
+            return
+        if not (self.home / SQLITE_FILE).is_file():
+            raise NotFoundError(
+                f"no facetrail home at {self.home} (no {SQLITE_FILE}): check --home /"
+                f" $FACETRAIL_HOME, or create one with `facetrail init --home {self.home}`"
+            )
+
+    def _check_schema(self, *, create: bool, migrate: bool) -> None:
+        current = self.database.current_revisions()
+        heads = self.database.head_revisions()
+        if current == heads:
+            return
+        if not current and not create and not migrate:
+            raise NotFoundError(
+                f"the database {self.database.safe_url} holds no facetrail home: create one"
+                f" with `facetrail init` (or a command that writes, e.g. enrol)"
+            )
+        if current and not migrate:
+            unknown = current - self.database.known_revisions()
+            if unknown:
+                raise StoreError(
+                    f"the database schema ({', '.join(sorted(unknown))}) is newer than this"
+                    " facetrail: upgrade facetrail"
+                )
+            raise StoreError(
+                f"the database schema is older than this facetrail ({', '.join(sorted(current))}"
+                f" -> {', '.join(sorted(heads))}): run `facetrail db upgrade --home {self.home}`"
+                " (back the home up first)"
+            )
+        self.database.upgrade()
+        log.info("database migrated to %s", ", ".join(sorted(heads)))
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Save open indexes and release the database."""
+        try:
+            self.catalog.save()
+        finally:
+            self.database.dispose()
+
+    # -- callers ---------------------------------------------------------------------
+
+    def accounts_exist(self) -> bool:
+        """Whether the home has user accounts (else it is a single-operator home)."""
+        with self.database.reader() as session:
+            return identity.accounts_exist(session)
+
+    def single_operator(self, user: str | None = None) -> Context:
+        """The caller of a home without accounts: `user`, else the configured / OS user."""
+        return Context(
+            actor=user or self.settings.user or getpass.getuser(), auth_method=SINGLE_OPERATOR
+        )
+
+    def authenticate(self, user: str | None, token: str | None) -> Context:
+        """The caller's Context: single-operator without accounts, else the token's user.
+
+        A failed sign-in gives a Context that carries the refusal, so that every call made
+        with it is refused and audited under the name given.
+        """
+        with self.database.reader() as session:
+            if not identity.accounts_exist(session):
+                return self.single_operator(user)
+            try:
+                return identity.authenticate(session, user, token)
+            except PermissionDeniedError as error:
+                return replace(self.single_operator(user), refusal=str(error))
+
+    def refresh(self, context: Context) -> Context:
+        """The same caller re-checked now (token revoked, user disabled, role changed)."""
+        with self.database.reader() as session:
+            return identity.refresh(session, context)
+
+    def require(self, context: Context, permission: str) -> None:
+        """Refuse (and audit the refusal) unless the caller's role holds `permission`.
+
+        A home without user accounts is a single-operator home: everything is allowed,
+        but a single-operator caller is refused once accounts exist.
+        """
+        try:
+            if context.role is None:
+                if context.refusal:
+                    raise PermissionDeniedError(context.refusal)
+                if self.accounts_exist():
+                    identity.authenticate_required()
+                return
+            access.check(context.role, permission, context.actor)
+        except PermissionDeniedError as error:
+            with self.database.transaction() as session:
+                append_audit(
+                    session,
+                    actor=context.actor,
+                    action="access.denied",
+                    outcome="refused",
+                    target=permission,
+                    details={"reason": str(error)},
+                )
+            log.info("access denied: actor=%s permission=%s", context.actor, permission)
+            raise
+
+    # -- units of work ---------------------------------------------------------------
+
+    @contextmanager
+    def unit_of_work(self, context: Context) -> Iterator[UnitOfWork]:
+        """A transaction audited as `context`; its after-commit hooks run once it commits."""
+        with self.database.transaction() as session:
+            work = UnitOfWork(session, context)
+            yield work
+        work.run_after_commit()
+
+    @contextmanager
+    def reader(self) -> Iterator[Session]:
+        """A read-only session."""
+        with self.database.reader() as session:
+            yield session
+
+    @contextmanager
+    def audited_failure(
+        self,
+        context: Context,
+        action: str,
+        gallery: str | None = None,
+        authorisation_id: int | None = None,
+    ) -> Iterator[None]:
+        """Record refusals and failures of an operation in their own committed entry."""
+        try:
+            yield
+        except FacetrailError as error:
+            outcome = "refused" if isinstance(error, AuthorisationError) else "failed"
+            with self.unit_of_work(context) as work:
+                work.audit(
+                    action,
+                    outcome,
+                    gallery=gallery,
+                    authorisation_id=authorisation_id,
+                    details={"reason": str(error)},
+                )
+            log.info("%s %s: actor=%s", action, outcome, context.actor)
+            raise

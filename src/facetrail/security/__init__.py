@@ -1,0 +1,1 @@
+"""What protects stored data: keyrings and sealing, password and token hashing."""

@@ -1,0 +1,147 @@
+"""Enrolled subjects: listing, showing their images' provenance, and deleting them."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from facetrail.core.access import ADMINISTRATOR, INVESTIGATOR, OPERATOR, declare, requires
+from facetrail.core.context import Context
+from facetrail.core.kernel import Kernel
+from facetrail.index.catalog import bump_generation
+from facetrail.services.erasure import Erasure, finish_erasure
+from facetrail.services.lookup import find_gallery, find_subject
+from facetrail.services.results import DeleteResult, ImageInfo, SubjectDetail, SubjectInfo
+from facetrail.store.models import Gallery, Image, Subject, Template
+
+SUBJECTS_READ = declare(
+    "subjects.read", "list and show enrolled subjects", (OPERATOR, INVESTIGATOR, ADMINISTRATOR)
+)
+SUBJECTS_DELETE = declare(
+    "subjects.delete", "delete a subject and everything enrolled for them", (ADMINISTRATOR,)
+)
+
+
+def image_info(image: Image) -> ImageInfo:
+    """An enrolled image's provenance as shown (never its template)."""
+    return ImageInfo(
+        id=image.id,
+        sha256=image.sha256,
+        file_name=image.file_name,
+        format=image.format,
+        width=image.width,
+        height=image.height,
+        source=image.source,
+        legal_basis=image.legal_basis,
+        collected_at=image.collected_at,
+        retain_until=image.retain_until,
+        photo_kept=image.photo_path is not None,
+        quality=image.templates[0].quality if image.templates else None,
+        models=sorted(t.model for t in image.templates),
+        enrolled_at=image.created_at,
+    )
+
+
+class Subjects:
+    """List, show and delete the subjects of a gallery."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    @requires(SUBJECTS_READ)
+    def list(self, context: Context, gallery: str | None = None) -> list[SubjectInfo]:
+        """Subjects of one gallery (or all), with their image counts."""
+        with self.kernel.reader() as session:
+            query = (
+                select(Subject, Gallery.name, func.count(Image.id))
+                .join(Gallery, Subject.gallery_id == Gallery.id)
+                .outerjoin(Image, Image.subject_id == Subject.id)
+                .group_by(Subject.id, Gallery.name)
+                .order_by(Gallery.name, Subject.external_id)
+            )
+            if gallery is not None:
+                query = query.where(Subject.gallery_id == find_gallery(session, gallery).id)
+            return [
+                SubjectInfo(
+                    subject=subject.external_id,
+                    gallery=gallery_name,
+                    images=count,
+                    created_at=subject.created_at,
+                )
+                for subject, gallery_name, count in session.execute(query)
+            ]
+
+    @requires(SUBJECTS_READ)
+    def show(self, context: Context, gallery: str, subject: str) -> SubjectDetail:
+        """One subject with the provenance of each enrolled image."""
+        with self.kernel.reader() as session:
+            record = find_subject(session, find_gallery(session, gallery), subject)
+            images = session.scalars(
+                select(Image)
+                .where(Image.subject_id == record.id)
+                .options(selectinload(Image.templates))
+                .order_by(Image.id)
+            ).all()
+            return SubjectDetail(
+                subject=record.external_id,
+                gallery=gallery,
+                images=len(images),
+                created_at=record.created_at,
+                image_records=[image_info(image) for image in images],
+            )
+
+    @requires(SUBJECTS_DELETE)
+    def delete(
+        self, context: Context, gallery: str, subject: str, reason: str = ""
+    ) -> DeleteResult:
+        """Delete a subject's images, templates, index entries and kept photos."""
+        removed: dict[str, list[int]] = {}
+        with self.kernel.unit_of_work(context) as work:
+            session = work.session
+            gallery_record = find_gallery(session, gallery)
+            record = find_subject(session, gallery_record, subject)
+            images = session.scalars(select(Image).where(Image.subject_id == record.id)).all()
+            for template_id, model in session.execute(
+                select(Template.id, Template.model).where(
+                    Template.image_id.in_([i.id for i in images])
+                )
+            ):
+                removed.setdefault(model, []).append(template_id)
+            photo_paths = [i.photo_path for i in images if i.photo_path]
+            gallery_id, pipeline = gallery_record.id, gallery_record.pipeline
+            session.delete(record)
+            session.flush()
+            generations = {m: bump_generation(session, gallery_id, m) for m in removed}
+            still_used = set(
+                session.scalars(select(Image.photo_path).where(Image.photo_path.in_(photo_paths)))
+            )
+            entry = work.audit(
+                "subject.delete",
+                gallery=gallery,
+                target=subject,
+                details={
+                    "reason": reason,
+                    "images": len(images),
+                    "templates": sum(len(ids) for ids in removed.values()),
+                    "image_sha256": [i.sha256 for i in images],
+                },
+            )
+        # The same finish as retention and granted deletion requests: the ids leave the
+        # indexes on disk too (also those this process has not opened) and the photos go.
+        photos_deleted = finish_erasure(
+            self.kernel,
+            Erasure(
+                removed={(gallery_id, m): ids for m, ids in removed.items()},
+                generations={(gallery_id, m): g for m, g in generations.items()},
+                photo_paths=[p for p in dict.fromkeys(photo_paths) if p not in still_used],
+                pipelines={gallery_id: pipeline},
+            ),
+        )
+        return DeleteResult(
+            gallery=gallery,
+            subject=subject,
+            images_deleted=len(images),
+            templates_deleted=sum(len(ids) for ids in removed.values()),
+            photos_deleted=photos_deleted,
+            audit_id=entry.id,
+        )
