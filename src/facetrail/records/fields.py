@@ -128,6 +128,8 @@ class RecordFields:
         """The 2.002 / 10.002 IDC (nistitl reads it as an int), 0-99."""
         found = self._record[2]
         value = None if found is None else found.value
+        if value is None:
+            raise self.error(2, "is missing (mandatory)")
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 99:
             raise self.error(2, f"{value!r} is not an IDC from 0 to 99")
         return value

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 
 from facetrail.errors import RecordError
 from facetrail.records.model import RecordLimits
-from facetrail.records.standard import SUPPORTED_TYPES, TYPE_1, TYPE_10
+from facetrail.records.standard import SUPPORTED_TYPES, TYPE_1, TYPE_10, field_label, field_tag
 
 FS, GS = b"\x1c", b"\x1d"
 # The first field of every text record: "<type>.001:<length>" then GS.
 LENGTH_FIELD = re.compile(rb"(\d{1,3})\.(\d{1,3}):(\d{1,12})\x1d")
+FIELD_TAG = re.compile(rb"([0-9]{1,3})\.([0-9]{1,4}):")
+IDC_VALUE = re.compile(rb"[0-9]{1,2}")
+IDC_TAG = 2
 TYPE10_DATA_TAG = GS + b"10.999:"
 # nistitl finds a Type-10 image by the first "999:" of the record, so no text may hold one.
 NISTITL_DATA_MARK = b"999:"
@@ -111,7 +114,9 @@ def _scan_one(data: bytes, offset: int, index: int, source: str) -> Span:
         raise RecordError(
             source, label, None, "a text field contains '999:', which nistitl takes for 10.999"
         )
-    return Span(index=index, type=record_type, start=offset, end=end, text_end=text_end)
+    span = Span(index=index, type=record_type, start=offset, end=end, text_end=text_end)
+    _check_fields(data, span, source)
+    return span
 
 
 def _check_type(record_type: int, index: int, source: str, label: str) -> None:
@@ -132,3 +137,30 @@ def _text_end(data: bytes, start: int, end: int, record_type: int) -> int | None
         return end - 1
     found = data.find(TYPE10_DATA_TAG, start, end)
     return None if found < 0 else found
+
+
+def _check_fields(data: bytes, span: Span, source: str) -> None:
+    """Every text field numbered '<type>.<tag>:' for this record, once each; IDC numeric."""
+    seen: set[int] = set()
+    previous: str | None = None
+    for raw in data[span.start : span.text_end].split(GS):
+        match = FIELD_TAG.match(raw)
+        if match is None:
+            raise RecordError(
+                source,
+                span.label,
+                previous,
+                f"is followed by {raw[:12]!r}, which has no '<type>.<tag>:' number: a GS "
+                "separator inside this field's value, or a damaged record",
+            )
+        tag = int(match[2])
+        label = field_label(field_tag(int(match[1]), tag))
+        if int(match[1]) != span.type:
+            raise RecordError(source, span.label, label, "is numbered for another record type")
+        if tag in seen:
+            raise RecordError(source, span.label, label, "appears twice")
+        seen.add(tag)
+        previous = label
+        value = raw[match.end() :]
+        if tag == IDC_TAG and span.type != TYPE_1 and not IDC_VALUE.fullmatch(value):
+            raise RecordError(source, span.label, label, f"{value[:12]!r} is not an IDC 0-99")

@@ -79,6 +79,8 @@ def _header(data: bytes, fmt: str, refuse: Refusal) -> tuple[int, int, str]:
         with Image.open(io.BytesIO(data), formats=[PIL_FORMATS[fmt]]) as image:
             width, height = image.size
             return int(width), int(height), str(image.mode)
+    except Image.DecompressionBombError as error:
+        raise refuse(f"image header claims a size over the pixel limit ({error})") from error
     except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError, bomb errors...
         detail = str(error) or type(error).__name__
         raise refuse(

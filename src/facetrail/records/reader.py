@@ -87,7 +87,15 @@ def _parse(data: bytes, source: str) -> Any:
     message = nistitl.Message()
     try:
         message.parse(data)
-    except Exception as error:  # nistitl raises NistException, ValueError, KeyError...
+    except nistitl.NistException as error:
+        if "CNT" in str(error):  # nistitl checks the record count itself
+            raise RecordError(
+                source, "Type-1 record #1", "1.003 CNT", f"does not list the records ({error})"
+            ) from error
+        raise RecordError(
+            source, "transaction", None, f"nistitl cannot parse it ({error})"
+        ) from error
+    except Exception as error:  # nistitl also lets ValueError, KeyError... through
         raise RecordError(
             source,
             "transaction",
@@ -238,6 +246,7 @@ def _check_image(
             raise fields.error(996, "is not a 64-digit hex SHA-256")
         if image_hash.lower() != record.sha256:
             raise fields.error(996, "does not match the SHA-256 of the image data")
+    _check_declared_size(record, fields, limits)
     info = inspect_payload(record.data, source, fields.label, limits.image)
     if info.format != record.format:
         raise fields.error(
@@ -253,3 +262,20 @@ def _check_image(
         raise fields.error(12, "says GRAY but the image is in colour")
     if record.colour_space not in (GREY, "UNK") and info.grey:
         raise fields.error(12, f"says {record.colour_space} but the image is greyscale")
+
+
+def _check_declared_size(record: FaceRecord, fields: RecordFields, limits: RecordLimits) -> None:
+    """HLL x VLL within the image limits, checked before any header is opened."""
+    pixels = record.width * record.height
+    if pixels > limits.image.max_pixels:
+        raise fields.error(
+            6,
+            f"HLL x VLL = {record.width}x{record.height} = {pixels} pixels, over the "
+            f"{limits.image.max_pixels} pixel limit",
+        )
+    if max(record.width, record.height) > limits.image.max_side:
+        raise fields.error(
+            6,
+            f"HLL x VLL = {record.width}x{record.height}, over the {limits.image.max_side} px "
+            "side limit",
+        )
