@@ -61,8 +61,9 @@ def read_transaction(
             None,
             f"is {len(data)} bytes, over the {limits.max_bytes} byte limit",
         )
-    spans = scan_records(bytes(data), source, limits)
-    message = _parse(bytes(data), source)
+    data = bytes(data)  # a bytearray or memoryview is copied once, not per step
+    spans = scan_records(data, source, limits)
+    message = _parse(data, source)
     records = list(message)
     if [record.type for record in records] != [span.type for span in spans]:
         raise RecordError(
