@@ -22,6 +22,18 @@ class ImageError(InvalidInputError):
         self.reason = reason
 
 
+class RecordError(InvalidInputError):
+    """An ANSI/NIST-ITL transaction is malformed or incomplete; says which record and field."""
+
+    def __init__(self, source: str, record: str, field: str | None, reason: str) -> None:
+        where = f"{record}, field {field}" if field else record
+        super().__init__(f"{source}: {where}: {reason}")
+        self.source = source
+        self.record = record
+        self.field = field
+        self.reason = reason
+
+
 class NoFaceError(FacetrailError):
     """No usable face was found where one was required."""
 
