@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The milvus_server / milvus_url fixtures (a real milvus-lite server process).
+pytest_plugins = ["tests.milvus_server"]
 
 
 def shared_data_dir() -> Path | None:

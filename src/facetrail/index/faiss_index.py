@@ -40,6 +40,8 @@ import faiss
 import numpy as np
 
 from facetrail.errors import IndexError_
+from facetrail.index.checks import MAX_K as MAX_K  # re-exported: tests and callers read it here
+from facetrail.index.checks import as_ids, as_k, as_matrix, shown
 
 EXACT_FACTORY = "Flat"
 # Measured with benchmarks/search.py on 1M x 128-d (2 cores): see the module docstring.
@@ -51,7 +53,6 @@ REFINE_MIN_CANDIDATES = 100
 # Below this gallery size exact search is fast enough (about 28 ms at 1M, one thread).
 EXACT_MAX_VECTORS = 1_000_000
 
-MAX_K = 10_000
 SINGLE_QUERY_THREADS = 1
 BATCH_THREADS = 2
 # FAISS warns below 39 training points per IVF list; we refuse instead of training badly.
@@ -68,7 +69,6 @@ FILE_MAGIC = b"FTFAISS\x00"
 FILE_FORMAT = 1
 _HEADER_LEN = struct.Struct("<I")
 _MAX_HEADER_BYTES = 1 << 20
-_SHOWN_IDS = 5
 
 _SQ = r"SQ8|SQ6|SQ4|SQfp16"
 _FACTORY_RE = re.compile(
@@ -80,13 +80,6 @@ _FACTORY_RE = re.compile(
 def recommended_factory(n_vectors: int) -> str:
     """The factory to use for a gallery of n_vectors: exact up to EXACT_MAX_VECTORS."""
     return EXACT_FACTORY if n_vectors <= EXACT_MAX_VECTORS else COMPRESSED_FACTORY
-
-
-def _shown(ids: np.ndarray | list[int]) -> str:
-    """A short, readable list of ids for error messages."""
-    listed = [int(i) for i in list(ids)[:_SHOWN_IDS]]
-    more = len(ids) - len(listed)
-    return f"{listed}" + (f" and {more} more" if more > 0 else "")
 
 
 class FaissIndex:
@@ -196,41 +189,10 @@ class FaissIndex:
 
     def _matrix(self, values: np.ndarray, name: str) -> np.ndarray:
         """values as a C-contiguous float32 (n, dim) matrix of finite numbers."""
-        arr = np.asarray(values)
-        if arr.dtype.kind not in "fiu":
-            raise IndexError_(f"{name} must be real numbers, got dtype {arr.dtype}")
-        if arr.ndim != 2 or arr.shape[1] != self._dim:
-            raise IndexError_(
-                f"{name} must have shape (n, {self._dim}), got {arr.shape}"
-                + (" (wrong dim)" if arr.ndim == 2 else "; reshape a single vector to (1, dim)")
-            )
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
-        if not np.isfinite(arr).all():
-            bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
-            raise IndexError_(f"{name} contain NaN or infinite values in rows {_shown(bad)}")
-        return arr
+        return as_matrix(values, self._dim, name)
 
-    @staticmethod
-    def _id_array(ids: np.ndarray) -> np.ndarray:
-        """ids as a 1-D int64 array of non-negative integers."""
-        arr = np.asarray(ids)
-        if arr.ndim != 1:
-            raise IndexError_(f"ids must be a 1-D array, got shape {arr.shape}")
-        if arr.size and arr.dtype.kind not in "iu":
-            raise IndexError_(f"ids must be integers, got dtype {arr.dtype}")
-        if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
-            raise IndexError_("ids must fit in int64")
-        arr = np.ascontiguousarray(arr, dtype=np.int64)
-        if arr.size and arr.min() < 0:
-            raise IndexError_(f"ids must be >= 0 (-1 marks padding), got {_shown(arr[arr < 0])}")
-        return arr
-
-    @staticmethod
-    def _check_k(k: int) -> int:
-        """k as an int in 1..MAX_K."""
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= MAX_K:
-            raise IndexError_(f"k must be an integer in 1..{MAX_K}, got {k!r}")
-        return int(k)
+    _id_array = staticmethod(as_ids)
+    _check_k = staticmethod(as_k)
 
     # -- mutation ---------------------------------------------------------------------
 
@@ -266,12 +228,12 @@ class FaissIndex:
             return
         unique, counts = np.unique(id_arr, return_counts=True)
         if len(unique) != len(id_arr):
-            raise IndexError_(f"duplicate ids within one add: {_shown(unique[counts > 1])}")
+            raise IndexError_(f"duplicate ids within one add: {shown(unique[counts > 1])}")
         id_list = id_arr.tolist()
         present = self._present
         clash = [i for i in id_list if i in present]
         if clash:
-            raise IndexError_(f"ids already in the index: {_shown(clash)}; remove them first")
+            raise IndexError_(f"ids already in the index: {shown(clash)}; remove them first")
         if not self.is_trained:
             self.train(x)
         faiss.omp_set_num_threads(BATCH_THREADS)
@@ -374,7 +336,7 @@ class FaissIndex:
         id_arr = self._id_array(ids)
         missing = [i for i in id_arr.tolist() if i not in self._present]
         if missing:
-            raise IndexError_(f"ids not in the index: {_shown(missing)}")
+            raise IndexError_(f"ids not in the index: {shown(missing)}")
         if len(id_arr) == 0:
             return np.empty((0, self._dim), dtype=np.float32)
         store = self._index if self._refine is None else self._refine
