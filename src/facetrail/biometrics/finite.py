@@ -22,8 +22,8 @@ def _first_non_finite(value: object, path: str) -> str | None:
         return None if math.isfinite(value) else path
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "fc" and not np.isfinite(value).all():
-            index = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0])
-            return f"{path}{list(index)}"
+            first = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0])
+            return f"{path}{list(first)}"
         return None
     if isinstance(value, Mapping):
         for key, item in value.items():
