@@ -42,6 +42,10 @@ class ModelError(FacetrailError):
     """A biometric model could not be loaded or run."""
 
 
+class NonFiniteValueError(ModelError):
+    """A computed value (box, score, quality, template) is NaN or infinite, so unusable."""
+
+
 class NotFoundError(FacetrailError):
     """A named record (gallery, subject, authorisation, ...) does not exist."""
 

@@ -8,6 +8,7 @@ import numpy as np
 from facetrail.biometrics import models
 from facetrail.biometrics.alignment import REFERENCE_LANDMARKS, similarity_transform
 from facetrail.biometrics.face import Face
+from facetrail.biometrics.sanity import plausible_faces
 from facetrail.errors import InvalidInputError, ModelError
 
 # Longest image side the detectors see; larger photos are shrunk for detection and the
@@ -77,9 +78,10 @@ def _rescale(image: np.ndarray, *, min_side: int, max_side: int) -> tuple[np.nda
     return cv2.resize(image, size, interpolation=interpolation), scale
 
 
-def _sorted(faces: list[Face]) -> list[Face]:
-    """Faces largest first (ties: higher detector score first)."""
-    return sorted(faces, key=lambda f: (-f.area, -f.detector_score))
+def _sorted(faces: list[Face], image_shape: tuple[int, ...]) -> list[Face]:
+    """The plausible faces (biometrics.sanity), largest first (ties: higher score first)."""
+    kept = plausible_faces(faces, image_shape)
+    return sorted(kept, key=lambda f: (-f.area, -f.detector_score))
 
 
 class YuNetDetector:
@@ -136,7 +138,7 @@ class YuNetDetector:
                     detector_score=float(row[14]),
                 )
             )
-        return _sorted(faces)
+        return _sorted(faces, image.shape)
 
 
 def five_point_from_dlib(parts: np.ndarray) -> np.ndarray:
@@ -200,7 +202,7 @@ class HogDetector:
                     detector_score=float(score),
                 )
             )
-        return _sorted(faces)
+        return _sorted(faces, image.shape)
 
 
 def dlib_rectangle(box: tuple[float, float, float, float]):

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import stat
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -37,6 +35,9 @@ from PIL import (
 from PIL.ExifTags import Base as ExifTag
 
 from facetrail.errors import ImageError, InvalidInputError
+from facetrail.media.files import read_regular, stat_regular
+from facetrail.media.jpeg import check_jpeg_density, check_jpeg_end, decode_jpeg_strict
+from facetrail.media.png import check_png_chunks, check_png_density
 
 MEGABYTE = 1024 * 1024
 SNIFF_BYTES = 32  # enough for every signature below (BMP needs 18, WEBP 16)
@@ -62,7 +63,10 @@ JPEG_SOS = 0xDA
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 MAX_16_BIT = 65535
-PNG_IEND = b"\x00\x00\x00\x00IEND"  # the empty IEND chunk: length 0, then its type
+# Longest side over shortest side. The detector sees at most 640 px on the long side, so
+# beyond 10:1 the short side drops under 64 px, too little for the ~40 px faces YuNet
+# finds; on such strips YuNet returns boxes at infinity with score 1.0 (blank 40:1 images).
+MAX_ASPECT_RATIO = 10.0
 
 # Signatures of formats we do not take, so a refusal can say what the file really is.
 KNOWN_OTHER_CONTENT: tuple[tuple[int, bytes, str], ...] = (
@@ -87,7 +91,6 @@ KNOWN_OTHER_CONTENT: tuple[tuple[int, bytes, str], ...] = (
     (0, b"\x89PNG", "a PNG with a damaged header"),
 )
 TEXT_SNIFF_BYTES = 256
-TEXT_PREVIEW_CHARS = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,15 +162,38 @@ def _looks_like_netpbm(data: bytes) -> bool:
     return len(data) >= 3 and data[0:1] == b"P" and data[1:2] in b"123456" and data[2:3].isspace()
 
 
+def check_image_file(path: Path, name: str | None = None) -> str:
+    """The sniffed format of an image file, or ImageError saying why it is not one.
+
+    Looks only at the file type and its first bytes (never blocks on a FIFO), so a folder
+    walk can report every file it will not read, with the reason, instead of skipping it.
+    """
+    label = name or str(path)
+    info = stat_regular(path, label)
+    if info.st_size == 0:
+        raise ImageError(label, "file is empty (0 bytes); copy or export the photo again")
+    head = read_regular(path, label, info, head=TEXT_SNIFF_BYTES)
+    fmt = sniff_format(head)
+    if fmt is None:
+        raise ImageError(label, _unsupported_reason(head))
+    return fmt
+
+
 def is_image_file(path: Path) -> bool:
     """True when `path` is a regular file whose first bytes are a supported image signature."""
     try:
-        if not path.is_file():
-            return False
-        with path.open("rb") as handle:
-            return sniff_format(handle.read(SNIFF_BYTES)) is not None
-    except OSError:
+        check_image_file(path)
+    except ImageError:
         return False
+    return True
+
+
+def _unsupported_reason(data: bytes) -> str:
+    """The refusal for content that is no supported format; names a format, quotes nothing."""
+    return (
+        f"not a supported image (content looks like {_describe_content(data)}); "
+        f"convert it to {SUPPORTED_TEXT}"
+    )
 
 
 def _describe_content(data: bytes) -> str:
@@ -182,9 +208,8 @@ def _describe_content(data: bytes) -> str:
             return "an HTML page"
         if lowered.startswith(("<svg", "<?xml")):
             return "XML/SVG text (vector images are not supported)"
-        preview = " ".join(text.split())[:TEXT_PREVIEW_CHARS]
-        return f"text: {preview!r}"
-    return f"unknown binary data starting {data[:8].hex(' ')}"
+        return "text"  # never quoted: the file may be a link to a secret (/etc/shadow)
+    return "unknown binary data"
 
 
 def _as_text(head: bytes) -> str | None:
@@ -324,6 +349,12 @@ def _check_dimensions(size: tuple[int, int], limits: ImageLimits, source: str) -
             f"image is {width}x{height}, smaller than the {limits.min_side} px minimum side; "
             "use a larger photo",
         )
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ImageError(
+            source,
+            f"image is {width}x{height}, longer than {MAX_ASPECT_RATIO:g}:1 (no face can be "
+            "found in such a strip); crop it to the face",
+        )
 
 
 # --------------------------------------------------------------------------- reading
@@ -345,38 +376,10 @@ def _read_source(
 
 
 def _read_file(path: Path, label: str, limits: ImageLimits) -> bytes:
-    """Read a regular file, checking its size first; OS errors become ImageError."""
-    info = _stat(path, label)
-    if stat.S_ISDIR(info.st_mode):
-        raise ImageError(label, "is a directory, not an image file; pass a file inside it")
-    if not stat.S_ISREG(info.st_mode):
-        raise ImageError(label, "is not a regular file (device, pipe or socket); pass a file")
+    """Read a regular file, checking its type and size first; OS errors become ImageError."""
+    info = stat_regular(path, label)
     _check_byte_size(info.st_size, limits, label)
-    try:
-        with path.open("rb") as handle:
-            # read(n) allocates n bytes up front: ask for the stat size, +1 to notice growth
-            data = handle.read(info.st_size + 1)
-    except OSError as error:
-        raise ImageError(
-            label, f"cannot read the file ({error.strerror}); check permissions"
-        ) from error
-    if len(data) != info.st_size:
-        raise ImageError(
-            label, "file changed while it was being read; try again once it is written"
-        )
-    return data
-
-
-def _stat(path: Path, label: str) -> os.stat_result:
-    """os.stat of the path, or an ImageError saying why it cannot be looked at."""
-    try:
-        return path.stat()
-    except (FileNotFoundError, NotADirectoryError) as error:
-        raise ImageError(label, "file not found; check the path") from error
-    except OSError as error:
-        raise ImageError(
-            label, f"cannot access the file ({error.strerror}); check permissions"
-        ) from error
+    return read_regular(path, label, info)
 
 
 def _check_byte_size(size: int, limits: ImageLimits, label: str) -> None:
@@ -412,12 +415,14 @@ def _check_pillow_guards(size: tuple[int, int], label: str) -> None:
         )
 
 
-def _check_complete(data: bytes, fmt: str, label: str) -> None:
-    """Refuse a PNG without its IEND chunk: Pillow decodes those without complaint."""
-    if fmt == "png" and data.rfind(PNG_IEND) < 0:
-        raise ImageError(
-            label, "PNG ends before its IEND chunk (truncated or corrupt); copy it again"
-        )
+def _check_structure(data: bytes, fmt: str, size: tuple[int, int], label: str) -> None:
+    """Refuse JPEG/PNG files whose structure is damaged or too small for their header."""
+    if fmt == "jpeg":
+        check_jpeg_density(size, len(data), label)
+        check_jpeg_end(data, label)
+    elif fmt == "png":
+        check_png_density(data, size, label)
+        check_png_chunks(data, label)
 
 
 def _open(data: bytes, fmt: str) -> Image.Image:
@@ -457,14 +462,29 @@ def _decode(
     """Decode fully (or at JPEG draft scale), orient and convert to BGR uint8."""
     image = _open(data, fmt)
     _check_dimensions(image.size, limits, label)
-    if fmt == "jpeg" and max_decode_side is not None:
-        request = _draft_request(image.size, max_decode_side, limits.min_side)
-        if request is not None:
-            image.draft(image.mode, request)
+    if fmt == "jpeg":
+        request = None
+        if max_decode_side is not None:
+            request = _draft_request(image.size, max_decode_side, limits.min_side)
+        return _orient(decode_jpeg_strict(data, label, request), _orientation(image))
     image.load()
     if _orientation(image) != NO_ORIENTATION:
         image = ImageOps.exif_transpose(image)
     return _to_bgr(image)
+
+
+def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Pixels turned as ImageOps.exif_transpose turns them for an EXIF orientation 1-8."""
+    turned = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, k=-1),
+        7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+        8: lambda a: np.rot90(a, k=1),
+    }.get(orientation)
+    return pixels if turned is None else np.ascontiguousarray(turned(pixels))
 
 
 def _to_bgr(image: Image.Image) -> np.ndarray:
@@ -544,11 +564,7 @@ def load_image(
     data, label = _read_source(source, name, limits)
     fmt = sniff_format(data)
     if fmt is None:
-        raise ImageError(
-            label,
-            f"not a supported image (content looks like {_describe_content(data)}); "
-            f"convert it to {SUPPORTED_TEXT}",
-        )
+        raise ImageError(label, _unsupported_reason(data))
     size = _header_size(data, fmt)
     if size is None:
         raise ImageError(
@@ -556,7 +572,7 @@ def load_image(
         )
     _check_dimensions(size, limits, label)
     _check_pillow_guards(size, label)
-    _check_complete(data, fmt, label)
+    _check_structure(data, fmt, size, label)
     pixels = _decode_safely(data, fmt, label, limits, max_decode_side)
     return DecodedImage(
         pixels=pixels,

@@ -1,0 +1,69 @@
+"""Strict JPEG decoding: libjpeg's corruption warnings refuse the file instead of being hidden.
+
+Pillow and OpenCV both silence libjpeg's recoverable errors ("Corrupt JPEG data: N
+extraneous bytes", "premature end of data segment", "Premature end of JPEG file") and
+return whatever was decoded, grey fill included. simplejpeg (libjpeg-turbo) raises them
+as ValueError with strict=True, so the one decode both checks and produces the pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import simplejpeg
+
+from facetrail.errors import ImageError
+
+JPEG_EOI = b"\xff\xd9"
+# Bytes some encoders leave after the end-of-image marker (zero or 0xFF padding).
+PADDING_BYTES = b"\x00\xff"
+# Each 8x8 block of the first component costs at least one Huffman-coded bit per scan
+# (the DC symbol; progressive AC scans can skip blocks by end-of-band runs), so a JPEG
+# holds at least width*height/512 bytes. Fewer means a forged header (decompression bomb)
+# or a truncated file; only arithmetic-coded flat images go below, and cameras make none.
+JPEG_MAX_PIXELS_PER_BYTE = 8 * 8 * 8
+
+
+def check_jpeg_density(size: tuple[int, int], byte_count: int, label: str) -> None:
+    """Refuse a JPEG too small in bytes to hold the pixels its header declares."""
+    width, height = size
+    if width * height > byte_count * JPEG_MAX_PIXELS_PER_BYTE:
+        raise ImageError(
+            label,
+            f"JPEG header declares {width}x{height} but the file has only {byte_count} bytes, "
+            f"under the minimum of one byte per {JPEG_MAX_PIXELS_PER_BYTE} pixels a JPEG needs "
+            "(forged header or truncated file); copy or export it again",
+        )
+
+
+def check_jpeg_end(data: bytes, label: str) -> None:
+    """Refuse a JPEG that does not end with its end-of-image marker (padding allowed)."""
+    if not data.rstrip(PADDING_BYTES).endswith(JPEG_EOI):
+        raise ImageError(
+            label,
+            "JPEG does not end with its end-of-image marker: truncated or corrupt, or another "
+            "file appended (a polyglot, or a phone's motion photo); export the photo again",
+        )
+
+
+def decode_jpeg_strict(
+    data: bytes, label: str, min_size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """BGR uint8 pixels of a JPEG, at a reduced scale no smaller than `min_size` if given."""
+    min_width, min_height = min_size or (0, 0)
+    try:
+        pixels = simplejpeg.decode_jpeg(
+            data, colorspace="BGR", min_width=min_width, min_height=min_height, strict=True
+        )
+    except ValueError as error:
+        raise ImageError(
+            label,
+            f"JPEG data is corrupt or truncated (libjpeg: {_libjpeg_reason(error)}); "
+            "copy or export it again",
+        ) from error
+    return np.ascontiguousarray(pixels)
+
+
+def _libjpeg_reason(error: ValueError) -> str:
+    """libjpeg's message, cut short; it names markers and counts, never file contents."""
+    text = " ".join(str(error).split())
+    return text[:120] or "unspecified decoding error"
