@@ -27,7 +27,8 @@ from facetrail.services.authorising import Authorisations
 from facetrail.services.calibrations import Calibrations
 from facetrail.services.deletion import DeletionService
 from facetrail.services.enrolment import Enrolment, EnrolRequest, Progress
-from facetrail.services.galleries import Galleries, GalleryRequest
+from facetrail.services.galleries import Galleries
+from facetrail.services.gallery_records import GalleryRequest
 from facetrail.services.keys import KeyService
 from facetrail.services.live import Deployments
 from facetrail.services.maintenance import IndexMaintenance

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import grimp
 
 
@@ -69,3 +72,15 @@ def test_the_cycle_finder_finds_a_planted_cycle() -> None:
     graph.add_import(importer="p.b", imported="p.a")
     graph.add_import(importer="p.c", imported="p.a")
     assert [sorted(c) for c in _strongly_connected(graph) if len(c) > 1] == [["p.a", "p.b"]]
+
+
+def test_every_use_case_module_is_in_the_independence_contract() -> None:
+    import facetrail.facade  # noqa: F401  (imports every service, registering its use cases)
+    from facetrail.core import access
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    contracts = tomllib.loads(pyproject.read_text())["tool"]["importlinter"]["contracts"]
+    independent = next(c for c in contracts if c["type"] == "independence")["modules"]
+    owners = set(access.use_case_modules().values())
+    assert len(owners) >= 15
+    assert owners <= set(independent), sorted(owners - set(independent))

@@ -12,13 +12,17 @@ valid user and token, and is allowed only if the user's role holds its permissio
 from __future__ import annotations
 
 import functools
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
 from facetrail.core.context import Context
 from facetrail.errors import AuthorisationError
+
+log = logging.getLogger(__name__)
 
 OPERATOR = "operator"
 INVESTIGATOR = "investigator"
@@ -46,6 +50,7 @@ class Permission:
 _lock = threading.Lock()
 _permissions: dict[str, Permission] = {}
 _use_cases: dict[str, str] = {}  # "Service.method" -> permission name
+_use_case_modules: dict[str, str] = {}  # "Service.method" -> the module defining it
 
 
 def declare(name: str, description: str, roles: tuple[str, ...] | frozenset[str]) -> Permission:
@@ -100,6 +105,12 @@ def use_cases() -> dict[str, str]:
         return dict(_use_cases)
 
 
+def use_case_modules() -> dict[str, str]:
+    """Every registered use case ("Service.method") with the module that defines it."""
+    with _lock:
+        return dict(_use_case_modules)
+
+
 def normalise_role(role: str) -> str:
     """The canonical role name ('authorising-officer' -> 'authorising_officer'); refuses others."""
     canonical = role.strip().lower().replace("-", "_").replace(" ", "_")
@@ -150,11 +161,31 @@ def requires(permission: Permission) -> Callable[[F], F]:
         name = method.__qualname__
         with _lock:
             _use_cases[name] = permission.name
+            _use_case_modules[name] = method.__module__
 
         @functools.wraps(method)
         def checked(self: _HasKernel, context: Context, *args: Any, **kwargs: Any) -> Any:
-            self.kernel.require(context, permission.name)
-            return method(self, context, *args, **kwargs)
+            started = time.perf_counter()
+            outcome = "failed"
+            try:
+                self.kernel.require(context, permission.name)
+                result = method(self, context, *args, **kwargs)
+                outcome = "ok"
+                return result
+            except PermissionDeniedError:
+                outcome = "refused"
+                raise
+            finally:
+                # Operation, caller, ids and time only: never arguments (they hold photos).
+                log.info(
+                    "use_case=%s actor=%s role=%s request=%s outcome=%s ms=%.1f",
+                    name,
+                    context.actor,
+                    context.role or "-",
+                    context.request_id,
+                    outcome,
+                    (time.perf_counter() - started) * 1000,
+                )
 
         checked.permission = permission.name  # type: ignore[attr-defined]
         return cast(F, checked)

@@ -8,7 +8,6 @@ when, whether an engagement was made and what came of it.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
 
 import cv2
 import numpy as np
@@ -28,7 +27,8 @@ from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
 from facetrail.errors import InvalidInputError, NotFoundError
 from facetrail.media.images import load_image
-from facetrail.services.live_results import AlertInfo, DeploymentReport, PurgeResult
+from facetrail.services.crop_retention import purge_expired_crops
+from facetrail.services.live_results import AlertInfo, DeploymentReport
 from facetrail.store.live_models import Alert, Deployment
 from facetrail.store.models import Authorisation
 from facetrail.store.types import utcnow
@@ -44,37 +44,6 @@ REPORT_DEPLOYMENT = declare(
 
 OUTCOMES = ("confirmed", "rejected", "no-action")
 MAX_NOTE_LENGTH = 4000
-
-
-def purge_expired_crops(
-    kernel: Kernel, context: Context, now: datetime | None = None
-) -> PurgeResult:
-    """Delete alert crops past their retention (as of `now`, default: now); the alert
-    records stay, without the crop."""
-    now = now or utcnow()
-    store = kernel.alert_crops
-    with kernel.database.transaction() as session:
-        expired = list(
-            session.scalars(
-                select(Alert).where(Alert.crop_path.is_not(None), Alert.crop_retain_until <= now)
-            )
-        )
-        if not expired:
-            return PurgeResult(crops_deleted=0, alerts=[])
-        paths = [a.crop_path for a in expired]
-        for alert in expired:
-            alert.crop_path = None
-            alert.crop_deleted_at = now
-        append_audit(
-            session,
-            actor=context.actor,
-            action="live.alert.crops_deleted",
-            outcome="ok",
-            details={"alerts": [a.id for a in expired], "reason": "retention period ended"},
-        )
-    for path in paths:
-        store.delete(path)
-    return PurgeResult(crops_deleted=len(paths), alerts=[a.id for a in expired])
 
 
 def _info(alert: Alert) -> AlertInfo:

@@ -11,9 +11,9 @@ from facetrail.core.access import AUTHORISING_OFFICER, ROLES, declare, requires
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
 from facetrail.errors import InvalidInputError, NotFoundError
+from facetrail.services.accounts import check_active_user
 from facetrail.services.authorisations import AuthorisationRequest, grant, revoke
 from facetrail.services.results import AuthorisationInfo
-from facetrail.services.users import check_active_user
 from facetrail.store.models import Authorisation
 
 AUTHORISATION_GRANT = declare(

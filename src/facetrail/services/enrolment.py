@@ -26,9 +26,10 @@ from facetrail.core.kernel import Kernel
 from facetrail.errors import FacetrailError, ImageError, InvalidInputError, NotFoundError
 from facetrail.index.catalog import IndexCatalog, bump_generation, vector_to_bytes
 from facetrail.media.images import DEFAULT_LIMITS, DecodedImage, is_image_file, load_image
-from facetrail.services.galleries import GALLERY_CREATE, Galleries, GalleryRequest
+from facetrail.services.gallery_records import GALLERY_CREATE, GalleryRequest, create_gallery
 from facetrail.services.lookup import find_gallery
 from facetrail.services.matching import rank_subjects_batch
+from facetrail.services.naming import validate_subject_id
 from facetrail.services.results import EnrolItem, EnrolReport
 from facetrail.store.blobs import PhotoStore
 from facetrail.store.database import Database
@@ -38,7 +39,6 @@ from facetrail.store.types import utcnow
 ENROL = declare("enrol", "enrol photos into galleries", (OPERATOR, ADMINISTRATOR))
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".pgm", ".ppm", ".pnm", ".gif"}
-MAX_SUBJECT_ID_LENGTH = 200
 INDEX_SAVE_EVERY = 500  # enrolled photos between index saves; a crash loses none (reconciled)
 DUPLICATE_CHECK_CANDIDATES = 3
 DUPLICATE_WARNING = "possible duplicate"
@@ -90,18 +90,6 @@ class Prepared:
     @property
     def ready(self) -> bool:
         return not self.skipped and not self.error and self.face is not None
-
-
-def validate_subject_id(subject: str) -> str:
-    """A subject identifier, stripped; refuses empty, over-long or control characters."""
-    cleaned = subject.strip()
-    if not cleaned:
-        raise InvalidInputError("subject id is empty")
-    if len(cleaned) > MAX_SUBJECT_ID_LENGTH:
-        raise InvalidInputError(f"subject id is over {MAX_SUBJECT_ID_LENGTH} characters")
-    if any(ord(ch) < 32 for ch in cleaned):
-        raise InvalidInputError(f"subject id {cleaned!r} contains control characters")
-    return cleaned
 
 
 def _looks_like_image(path: Path) -> bool:
@@ -546,12 +534,11 @@ class Enrolment:
             record = session.scalar(select(Gallery).where(Gallery.name == request.gallery))
         if record is None:
             self.kernel.require(context, GALLERY_CREATE.name)
-            Galleries(self.kernel).create(
-                context,
-                GalleryRequest(
-                    request.gallery, pipeline=request.pipeline, keep_photos=request.keep_photos
-                ),
+            new_gallery = GalleryRequest(
+                request.gallery, pipeline=request.pipeline, keep_photos=request.keep_photos
             )
+            with self.kernel.unit_of_work(context) as work:
+                create_gallery(work, new_gallery, self.kernel.settings.pipeline)
             with self.kernel.reader() as session:
                 record = find_gallery(session, request.gallery)
         elif request.pipeline and request.pipeline != record.pipeline:

@@ -38,17 +38,17 @@ from facetrail.errors import AuthorisationError, FacetrailError, InvalidInputErr
 from facetrail.evaluation.watchlist import scaled_fpir
 from facetrail.media.tracking import FaceTracker, SceneCutDetector, TrackerConfig
 from facetrail.media.video import ReconnectPolicy, VideoFrame, VideoSource
-from facetrail.services.alerts import purge_expired_crops
 from facetrail.services.authorisations import check_covers
+from facetrail.services.crop_retention import purge_expired_crops
 from facetrail.services.live_results import (
     AlertEvent,
     DeploymentStart,
     DeploymentSummary,
     FalseAlertEstimate,
 )
-from facetrail.services.watchlists import (
+from facetrail.services.watchlist_versions import (
     FrozenTemplates,
-    Watchlists,
+    WatchlistFreezer,
     crop_face,
     template_count,
     watchlist_by_name,
@@ -293,7 +293,7 @@ class DeploymentRunner:
     ) -> DeploymentStart:
         request, analyzer = self.request, self.analyzer
         assert analyzer is not None
-        watchlists = Watchlists(self.kernel)
+        watchlists = WatchlistFreezer(self.kernel)
         with self.kernel.database.transaction() as session:
             watchlist = watchlist_by_name(session, request.watchlist)
             frozen = watchlists.freeze(self.context, session, watchlist, analyzer)

@@ -11,7 +11,7 @@ never biometric data.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -22,8 +22,9 @@ from facetrail.core.audit import append_audit
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
 from facetrail.errors import InvalidInputError
-from facetrail.services.alerts import purge_expired_crops
+from facetrail.services.crop_retention import purge_expired_crops
 from facetrail.services.erasure import erase_images, finish_erasure
+from facetrail.services.retention_policy import effective_retain_until, policies_in_force
 from facetrail.store.models import Gallery, Image, Subject
 from facetrail.store.oversight_models import RetentionPolicy
 from facetrail.store.types import utcnow
@@ -68,27 +69,6 @@ class RetentionReport(BaseModel):
     photos_deleted: int
     subjects_deleted: int
     alert_crops_deleted: int = 0  # live alert crops past their own retention period
-
-
-def policies_in_force(session: Session) -> dict[tuple[str, str], int]:
-    """The newest days per (scope, key)."""
-    found: dict[tuple[str, str], int] = {}
-    for policy in session.scalars(select(RetentionPolicy).order_by(RetentionPolicy.id)):
-        found[(policy.scope, policy.key)] = policy.days
-    return found
-
-
-def effective_retain_until(
-    image: Image, gallery: str, policies: dict[tuple[str, str], int]
-) -> date | None:
-    """The earliest retain-until that applies to the image (None: no period set anywhere)."""
-    base = (image.collected_at or image.created_at).date()
-    candidates = [image.retain_until] if image.retain_until else []
-    for scope, key in (("gallery", gallery), ("legal_basis", image.legal_basis)):
-        days = policies.get((scope, key))
-        if days is not None:
-            candidates.append(base + timedelta(days=days))
-    return min(candidates) if candidates else None
 
 
 def _due_reason(retain_until: date | None, lawful: bool, today: date) -> str | None:

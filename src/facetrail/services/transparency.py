@@ -29,7 +29,7 @@ from facetrail.core.audit import append_audit
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
 from facetrail.errors import InvalidInputError, NotFoundError
-from facetrail.services.retention import effective_retain_until, policies_in_force
+from facetrail.services.retention_policy import effective_retain_until, policies_in_force
 from facetrail.store.models import AuditEntry, Authorisation, Gallery, Image, Subject
 from facetrail.store.oversight_models import DeletionRequest, Dpia
 from facetrail.store.types import UTCDateTime, utcnow

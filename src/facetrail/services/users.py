@@ -25,6 +25,7 @@ from facetrail.core.identity import TOKEN_PREFIX, accounts_exist
 from facetrail.core.kernel import Kernel
 from facetrail.errors import InvalidInputError, NotFoundError
 from facetrail.security.passwords import PASSWORDS, TOKENS
+from facetrail.services.accounts import check_active_user, find_user
 from facetrail.store.oversight_models import ApiToken, User
 from facetrail.store.types import utcnow
 
@@ -132,21 +133,6 @@ def login(
         user.password_hash = PASSWORDS.hash(password)
     record, token = issue_token(session, user, label=label, days=days)
     return user, record, token
-
-
-def find_user(session: Session, name: str) -> User:
-    """The user called `name`, or NotFoundError."""
-    user = session.scalar(select(User).where(User.name == name.strip().lower()))
-    if user is None:
-        raise NotFoundError(f"user {name!r} does not exist")
-    return user
-
-
-def check_active_user(session: Session, name: str) -> None:
-    """Refuse a user name that has no active account."""
-    user = find_user(session, name)
-    if not user.active:
-        raise InvalidInputError(f"user {name!r} is disabled")
 
 
 def disable_user(session: Session, name: str) -> User:
