@@ -8,6 +8,7 @@ use case. It holds no logic of its own.
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from facetrail.config import Settings
+from facetrail.core.access import PermissionDeniedError
 from facetrail.core.audit import ChainCheck
 from facetrail.core.context import Context, new_request_id
 from facetrail.core.kernel import Kernel
@@ -65,7 +67,7 @@ class Bound(Generic[S]):
         attribute = getattr(self.service, name)
         if name.startswith("_") or not callable(attribute) or isinstance(attribute, type):
             return attribute
-        if isinstance(getattr(type(self.service), name, None), staticmethod):
+        if isinstance(inspect.getattr_static(self.service, name), staticmethod):
             return attribute
 
         @functools.wraps(attribute)
@@ -132,20 +134,22 @@ class Facetrail:
         return self.context().actor
 
     def context(self) -> Context:
-        """A fresh Context for one call: the configured user, checked now."""
+        """A fresh Context for one call: the configured user, checked now.
+
+        The token's secret is verified once; later calls re-check that the token is still
+        current and re-read the user's role and rank.
+        """
         with self._lock:
-            if self._signed_in is not None:
-                try:
-                    self._signed_in = self.kernel.refresh(self._signed_in)
-                except Exception:
-                    self._signed_in = None
-                    raise
-            else:
+            if self._signed_in is None:
                 caller = self.kernel.authenticate(self._user, self._token)
-                if caller.signed_in:
-                    self._signed_in = caller
-                return replace(caller, request_id=new_request_id())
-            return replace(self._signed_in, request_id=new_request_id())
+                self._signed_in = caller if caller.signed_in else None
+            else:
+                try:
+                    caller = self._signed_in = self.kernel.refresh(self._signed_in)
+                except PermissionDeniedError as error:  # refused (and audited) at the call
+                    self._signed_in = None
+                    caller = replace(self.kernel.single_operator(self._user), refusal=str(error))
+            return replace(caller, request_id=new_request_id())
 
     def close(self) -> None:
         """Save open indexes and release the database."""
