@@ -588,6 +588,9 @@ class Enrolment:
                 f"--retain-until {request.retain_until} is in the past; nothing was enrolled"
             )
         tasks, items = plan_records(request)
+        for item in items:  # a refused transaction of a folder: said as it is found
+            if progress and item.status == "failed":
+                progress(item, 0, len(tasks))
         with self.kernel.reader() as session:
             record = session.scalar(select(Gallery).where(Gallery.name == request.gallery))
         if record is not None and request.pipeline and request.pipeline != record.pipeline:
