@@ -442,3 +442,57 @@ def test_nistitl_transactions_enrol_and_one_is_a_search_probe(
     finally:
         app.close()
     assert actions[-2:] == ["search", "search.export"]
+
+
+def test_transaction_enrol_export_reenrol_on_both_databases(
+    database_url: str, tmp_path: Path, transactions: tuple[Path, Path]
+) -> None:
+    folder, probe = transactions
+    app = facetrail.open(tmp_path / "home", database_url=database_url)
+    try:
+        report = app.enrol(folder / "alex.an2", gallery="custody", legal_basis=LEGAL)
+        assert report.enrolled == 3 and {i.subject for i in report.items} == {"NL-TCN-0001"}
+        shown = app.subject("custody", "NL-TCN-0001")
+        assert [r.provenance["record_idc"] for r in shown.image_records if r.provenance] == [
+            "1",
+            "2",
+            "3",
+        ]
+        assert [r.format for r in shown.image_records] == ["jpeg", "jpeg", "png"]
+        out = tmp_path / "alex-out.an2"
+        exported = app.export_subject("custody", "NL-TCN-0001", out, destination_agency="NL0020000")
+        assert exported.images == 3 and out.read_bytes()[:6] == b"1.001:"
+        again = app.enrol(out, gallery="returned", legal_basis=LEGAL)
+        assert again.enrolled == 3 and {i.subject for i in again.items} == {"NL-TCN-0001"}
+        with app.database.reader() as session:
+            rows = session.execute(
+                select(Gallery.name, Template.vector, Template.dim, Image.provenance)
+                .join(Image, Image.id == Template.image_id)
+                .join(Subject, Subject.id == Image.subject_id)
+                .join(Gallery, Gallery.id == Subject.gallery_id)
+                .order_by(Gallery.name, Image.id)
+            ).all()
+        vectors = {
+            name: [vector_from_bytes(v, d, app.kernel.sealer) for g, v, d, _ in rows if g == name]
+            for name in ("custody", "returned")
+        }
+        for a, b in zip(vectors["custody"], vectors["returned"], strict=True):
+            assert np.allclose(a, b, atol=TEMPLATE_TOLERANCE)
+        returned = [p for g, _, _, p in rows if g == "returned"]
+        assert [p["transaction"] for p in returned] == [exported.control_number] * 3
+        assert [p["sap"] for p in returned] == [str(s) for s in exported.sap]
+        auth = app.authorise(
+            purpose="p",
+            case="c",
+            legal_basis="l",
+            necessity="n",
+            proportionality="p",
+            officer="o",
+            rank="r",
+            galleries=["custody"],
+        )
+        result = app.search(probe, gallery="custody", authorisation=auth.id, top=1)
+        assert result.faces and result.faces[0].candidates[0].subject == "NL-TCN-0001"
+        assert not result.faces[0].candidates[0].above_threshold  # Obama is not Alex
+    finally:
+        app.close()

@@ -174,3 +174,23 @@ def test_a_folder_of_malformed_transactions_stores_nothing(
     assert code == 0, err
     after = _digest(home, database_url)
     assert after != before and after["images"] != before["images"]
+
+
+def test_subject_field_mistakes_are_refused(
+    home: Path, database_url: str, tmp_path: Path, faces_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACETRAIL_DATABASE_URL", database_url)
+    valid = str(tmp_path / "valid.an2")
+    photo = str(sorted((faces_dir / "face_recognition" / "Kit_Harington").glob("*.jpg"))[0])
+    before = _digest(home, database_url)
+    for args, expect in [
+        ((valid, "--subject-field", "2.999"), "2.999: is missing"),
+        ((valid, "--subject-field", "10.004"), "use 1.009, 1.010 or a 2.NNN"),
+        ((valid, "--subject-field", "1.010"), "1.010 TCR: is missing"),
+        ((photo, "--subject-field", "2.030", "--subject", "k"), "is not one"),
+        ((str(tmp_path / "absent.an2"),), "no such file"),
+    ]:
+        code, _, err = _run(home, "enrol", *args, "--gallery", "custody", "--legal-basis", "t")
+        assert code == CLI_REFUSED and "Traceback" not in err, (args, err)
+        assert "".join(expect.split()) in "".join(err.split()), (args, err)
+    assert _digest(home, database_url) == before
