@@ -198,6 +198,11 @@ class RecordExchange:
                     f"audit entry {result.audit_id} is not a search of {result.gallery!r}:"
                     " export the candidates of a search this home made"
                 )
+            if context.signed_in and entry.actor != context.actor:
+                raise InvalidInputError(
+                    f"search {result.audit_id} was made by {entry.actor!r}: only they may"
+                    " export its candidates"
+                )
         probe = probe_transaction(request.probe) if request.probe is not None else None
         now = self.kernel.clock.now()
         destination = request.destination_agency or (
