@@ -211,6 +211,7 @@ def test_export_round_trip_read_by_nistitl_and_reenrolled(
     records = list(message.iter(10))
     assert len(records) == 2
     for idc, (record, original) in enumerate(zip(records, originals, strict=True), start=1):
+        assert int(record.LEN) > len(record.DATA)  # 10.001: the record's length in bytes
         assert int(record.IDC) == idc
         assert record.IMT in IMAGE_TYPES and record.IMT == "FACE"
         assert record.SRC and len(record.SRC) <= MAX_SOURCE_LENGTH
@@ -225,6 +226,8 @@ def test_export_round_trip_read_by_nistitl_and_reenrolled(
         assert original == record.DATA  # the bytes as enrolled, unchanged
         assert np.array_equal(decoded.pixels, load_image(original).pixels)
     type2 = next(message.iter(2))
+    lengths = [int(header.LEN), int(type2.LEN), *(int(r.LEN) for r in records)]
+    assert sum(lengths) == len(data)  # every record's LEN is its exact size
     assert type2[900].value == "Angelina_Jolie"  # 2.900: the subject
     sent = {(idc, key): value for idc, key, value in type2[901].value}  # 2.901 provenance
     for idc, original in enumerate(originals, start=1):
