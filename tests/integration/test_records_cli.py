@@ -499,3 +499,21 @@ def test_transaction_enrol_export_reenrol_on_both_databases(
         assert not result.faces[0].candidates[0].above_threshold  # Obama is not Alex
     finally:
         app.close()
+
+
+def test_the_same_image_twice_is_enrolled_once(
+    database_url: str, tmp_path: Path, faces_dir: Path
+) -> None:
+    photo = (faces_dir / "face_recognition" / "Rose_Leslie").glob("*.jpg")
+    data = sorted(photo)[0].read_bytes()
+    twice = tmp_path / "twice.an2"
+    twice.write_bytes(_nistitl_transaction("NL-TCN-9", "P-9", [(data, "JPEGB", "YCC")] * 2))
+    app = facetrail.open(tmp_path / "home", database_url=database_url)
+    try:
+        report = app.enrol(twice, gallery="custody", legal_basis=LEGAL)
+        assert (report.enrolled, report.skipped, report.failed) == (1, 1, 0)
+        skipped = next(i for i in report.items if i.status == "skipped")
+        assert skipped.record == "Type-10 IDC 2" and "twice.an2 (Type-10 IDC 1)" in skipped.reason
+        assert app.subject("custody", "NL-TCN-9").images == 1
+    finally:
+        app.close()

@@ -726,7 +726,7 @@ def plan_records(request: EnrolRequest) -> tuple[list[RecordTask], list[EnrolIte
                 f"{path}: --subject-field is for ANSI/NIST-ITL transactions"
                 " (.an2, .eft, .nist), and this is not one"
             )
-        return record_tasks(path, request), []
+        return _once(record_tasks(path, request), [])
     tasks: list[RecordTask] = []
     items: list[EnrolItem] = []
     for entry in sorted(path.iterdir()):
@@ -743,7 +743,31 @@ def plan_records(request: EnrolRequest) -> tuple[list[RecordTask], list[EnrolIte
             items.append(
                 EnrolItem(path=str(entry), subject=None, status="failed", reason=str(error))
             )
-    return tasks, items
+    return _once(tasks, items)
+
+
+def _once(
+    tasks: list[RecordTask], items: list[EnrolItem]
+) -> tuple[list[RecordTask], list[EnrolItem]]:
+    """Each image once per subject: a repeat (in one transaction or several) is skipped."""
+    first: dict[tuple[str, str], RecordTask] = {}
+    kept = []
+    for task in tasks:
+        key = (task.subject, task.record.sha256)
+        if key in first:
+            items.append(
+                EnrolItem(
+                    path=str(task.path),
+                    subject=task.subject,
+                    status="skipped",
+                    reason=f"the same image as {first[key].label}, enrolled once",
+                    record=task.record_label,
+                )
+            )
+            continue
+        first[key] = task
+        kept.append(task)
+    return kept, items
 
 
 class RecordEnroller(Enroller):
