@@ -517,3 +517,29 @@ def test_the_same_image_twice_is_enrolled_once(
         assert app.subject("custody", "NL-TCN-9").images == 1
     finally:
         app.close()
+
+
+def test_a_folder_is_enrolled_a_few_files_at_a_time(
+    tmp_path: Path, transactions: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from facetrail.services import enrolment
+
+    folder, _ = transactions
+    chunks: list[int] = []
+    plan = enrolment.plan_records
+
+    def counted(request: enrolment.EnrolRequest):  # type: ignore[no-untyped-def]
+        for tasks, items in plan(request):
+            chunks.append(len(tasks))
+            yield tasks, items
+
+    monkeypatch.setattr(enrolment, "PLAN_BYTES", 1)  # every file its own group
+    monkeypatch.setattr(enrolment, "plan_records", counted)
+    app = facetrail.open(tmp_path / "home")
+    try:
+        report = app.enrol(folder, gallery="custody", legal_basis=LEGAL)
+    finally:
+        app.close()
+    assert chunks == [3, 2]  # alex.an2, then notes.txt (passed over) and obama.eft
+    assert (report.enrolled, report.skipped, report.failed) == (5, 1, 0)
+    assert report.subjects_created == 2

@@ -587,25 +587,12 @@ class Enrolment:
             raise InvalidInputError(
                 f"--retain-until {request.retain_until} is in the past; nothing was enrolled"
             )
-        tasks, items = plan_records(request)
-        for item in items:  # a refused transaction of a folder: said as it is found
-            if progress and item.status == "failed":
-                progress(item, 0, len(tasks))
         with self.kernel.reader() as session:
             record = session.scalar(select(Gallery).where(Gallery.name == request.gallery))
         if record is not None and request.pipeline and request.pipeline != record.pipeline:
             raise InvalidInputError(
                 f"gallery {record.name!r} enrols with {record.pipeline!r}, not {request.pipeline!r}"
             )
-        if record is None and tasks:
-            self.kernel.require(context, GALLERY_CREATE.name)
-            new_gallery = GalleryRequest(
-                request.gallery, pipeline=request.pipeline, keep_photos=request.keep_photos
-            )
-            with self.kernel.unit_of_work(context) as work:
-                create_gallery(work, new_gallery, self.kernel.settings.pipeline)
-            with self.kernel.reader() as session:
-                record = find_gallery(session, request.gallery)
         enroller = RecordEnroller(
             self.kernel.database,
             self.kernel.catalog,
@@ -614,15 +601,40 @@ class Enrolment:
             context.actor,
             self.kernel.settings.workers,
         )
-        if record is None:  # nothing could be enrolled: no gallery is created for nothing
-            pipeline = request.pipeline or self.kernel.settings.pipeline
-            return enroller.report(request.gallery, pipeline, items, 0, time.perf_counter())
-        return enroller.run_records(request, record, tasks, items, progress)
+        started = time.perf_counter()
+        reported: list[EnrolItem] = []
+        created = 0
+        for tasks, items in plan_records(request):  # a folder: a few files' images at a time
+            for item in items:  # a refused transaction of a folder: said as it is found
+                if progress and item.status == "failed":
+                    progress(item, 0, len(tasks))
+            if record is None and tasks:  # no gallery is created for nothing
+                record = self._new_gallery(context, request)
+            if record is None or not tasks:
+                reported.extend(items)
+                continue
+            part = enroller.run_records(request, record, tasks, items, progress)
+            reported.extend(part.items)
+            created += part.subjects_created
+        pipeline = record.pipeline if record else request.pipeline or self.kernel.settings.pipeline
+        return enroller.report(request.gallery, pipeline, reported, created, started)
+
+    def _new_gallery(self, context: Context, request: EnrolRequest) -> Gallery:
+        """Create the request's gallery (its pipeline and photo policy) and return it."""
+        self.kernel.require(context, GALLERY_CREATE.name)
+        new_gallery = GalleryRequest(
+            request.gallery, pipeline=request.pipeline, keep_photos=request.keep_photos
+        )
+        with self.kernel.unit_of_work(context) as work:
+            create_gallery(work, new_gallery, self.kernel.settings.pipeline)
+        with self.kernel.reader() as session:
+            return find_gallery(session, request.gallery)
 
 
 # -- enrolling from standard records (ANSI/NIST-ITL transactions) --------------------------
 
 RECORD_SKIPPED = "not an ANSI/NIST-ITL transaction file (enrol photo folders separately)"
+PLAN_BYTES = 256 * 1024 * 1024  # image bytes of a folder's transactions held at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -711,11 +723,14 @@ def _face_images(transaction: Transaction, label: str) -> tuple[EnrolmentImage, 
     )
 
 
-def plan_records(request: EnrolRequest) -> tuple[list[RecordTask], list[EnrolItem]]:
+def plan_records(
+    request: EnrolRequest,
+) -> Iterator[tuple[list[RecordTask], list[EnrolItem]]]:
     """Images of a transaction file (refused whole: raises), or of a folder of them.
 
     In a folder, a malformed transaction is a failed item naming the record and field;
-    the others are enrolled. Anything else in the folder is passed over.
+    the others are enrolled. Anything else in the folder is passed over. A folder comes
+    in groups of files holding about PLAN_BYTES of images, so memory stays bounded.
     """
     path = request.path
     if not path.exists():
@@ -726,9 +741,11 @@ def plan_records(request: EnrolRequest) -> tuple[list[RecordTask], list[EnrolIte
                 f"{path}: --subject-field is for ANSI/NIST-ITL transactions"
                 " (.an2, .eft, .nist), and this is not one"
             )
-        return _once(record_tasks(path, request), [])
+        yield _once(record_tasks(path, request), [])
+        return
     tasks: list[RecordTask] = []
     items: list[EnrolItem] = []
+    held = 0
     for entry in sorted(path.iterdir()):
         if entry.name.startswith("."):
             continue
@@ -738,12 +755,19 @@ def plan_records(request: EnrolRequest) -> tuple[list[RecordTask], list[EnrolIte
             )
             continue
         try:
-            tasks.extend(record_tasks(entry, request))
+            found = record_tasks(entry, request)
         except FacetrailError as error:
             items.append(
                 EnrolItem(path=str(entry), subject=None, status="failed", reason=str(error))
             )
-    return _once(tasks, items)
+            continue
+        tasks.extend(found)
+        held += sum(len(task.record.data) for task in found)
+        if held >= PLAN_BYTES:
+            yield _once(tasks, items)
+            tasks, items, held = [], [], 0
+    if tasks or items:
+        yield _once(tasks, items)
 
 
 def _once(
