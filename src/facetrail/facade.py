@@ -34,6 +34,16 @@ from facetrail.services.gallery_records import GalleryRequest
 from facetrail.services.keys import KeyService
 from facetrail.services.live import Deployments
 from facetrail.services.maintenance import IndexMaintenance
+from facetrail.services.probes import Probe
+from facetrail.services.record_exchange import (
+    ANSI_NIST,
+    DEFAULT_AGENCY,
+    EXPORT_TOT,
+    UNKNOWN_AGENCY,
+    CandidateExportRequest,
+    RecordExchange,
+    SubjectExportRequest,
+)
 from facetrail.services.results import (
     AuthorisationInfo,
     DeleteResult,
@@ -43,6 +53,7 @@ from facetrail.services.results import (
     SearchResult,
     SubjectDetail,
     SubjectInfo,
+    TransactionExport,
     VerifyResult,
 )
 from facetrail.services.retention import RetentionService
@@ -102,6 +113,7 @@ class Facetrail:
         self._subjects = Subjects(kernel_)
         self._maintenance = IndexMaintenance(kernel_)
         self._audit = AuditTrail(kernel_)
+        self._records = RecordExchange(kernel_)
         self.users = Bound(UserService(kernel_), self.context)
         self.dpias = Bound(DpiaService(kernel_), self.context)
         self.reports = Bound(TransparencyService(kernel_), self.context)
@@ -196,8 +208,10 @@ class Facetrail:
         pipeline: str | None = None,
         keep_photos: bool = True,
         progress: Progress | None = None,
+        subject_field: str | None = None,
     ) -> EnrolReport:
-        """Enrol a photo (needs `subject`) or a folder of subject folders into a gallery."""
+        """Enrol a photo (needs `subject`), a folder of subject folders, or ANSI/NIST-ITL
+        transactions (a file or a folder of them; the subject from `subject_field`)."""
         request = EnrolRequest(
             path=Path(path).expanduser(),
             gallery=gallery,
@@ -208,6 +222,7 @@ class Facetrail:
             collected_at=collected_at,
             pipeline=pipeline,
             keep_photos=keep_photos,
+            subject_field=subject_field,
         )
         return self._enrolment.enrol(self.context(), request, progress)
 
@@ -298,6 +313,50 @@ class Facetrail:
     def delete_subject(self, gallery: str, subject: str, reason: str = "") -> DeleteResult:
         """Delete a subject's images, templates, index entries and kept photos."""
         return self._subjects.delete(self.context(), gallery, subject, reason)
+
+    def export_subject(
+        self,
+        gallery: str,
+        subject: str,
+        path: Path | str,
+        *,
+        format: str = ANSI_NIST,
+        originating_agency: str = DEFAULT_AGENCY,
+        destination_agency: str = UNKNOWN_AGENCY,
+        type_of_transaction: str = EXPORT_TOT,
+        reason: str = "",
+    ) -> TransactionExport:
+        """Write a subject's kept photos as an ANSI/NIST-ITL transaction (Type-10 records)."""
+        request = SubjectExportRequest(
+            gallery=gallery,
+            subject=subject,
+            path=Path(path).expanduser(),
+            format=format,
+            originating_agency=originating_agency,
+            destination_agency=destination_agency,
+            type_of_transaction=type_of_transaction,
+            reason=reason,
+        )
+        return self._records.export_subject(self.context(), request)
+
+    def export_candidates(
+        self,
+        search: SearchResult,
+        path: Path | str,
+        *,
+        probe: Probe | None = None,
+        originating_agency: str = DEFAULT_AGENCY,
+        destination_agency: str | None = None,
+    ) -> TransactionExport:
+        """Write a search's candidate list as an ANSI/NIST-ITL response transaction."""
+        request = CandidateExportRequest(
+            search=search,
+            path=Path(path).expanduser(),
+            probe=probe,
+            originating_agency=originating_agency,
+            destination_agency=destination_agency,
+        )
+        return self._records.export_candidates(self.context(), request)
 
     def rebuild_index(self, gallery: str | None = None) -> list[RebuildResult]:
         """Recreate the vector indexes (of one gallery, or all) from the database."""

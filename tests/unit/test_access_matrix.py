@@ -18,6 +18,7 @@ from facetrail.evaluation.runs import RunOptions
 from facetrail.facade import Facetrail
 from facetrail.services.calibrations import CalibrationRequest
 from facetrail.services.live import WatchRequest
+from facetrail.services.results import SearchResult
 
 PASSWORD = "a long enough password"
 SERVICES = (
@@ -58,6 +59,16 @@ AUTH = {
 }
 
 Call = Callable[[Facetrail, str, Path], Any]
+# A search result no search made (audit entry 999_999): refused, or then not exported.
+_SEARCH = SearchResult(
+    gallery="custody",
+    pipeline="yunet+sface",
+    threshold=0.5,
+    calibration="test",
+    authorisation=999,
+    audit_id=999_999,
+    faces=[],
+)
 
 
 def _watchlist_create(app: Facetrail, role: str) -> Any:
@@ -87,6 +98,16 @@ CALLS: list[tuple[str, str, Call]] = [
     ("subjects", "subjects.read", lambda a, r, t: a.subjects("custody")),
     ("subject", "subjects.read", lambda a, r, t: a.subject("custody", "nobody")),
     ("delete_subject", "subjects.delete", lambda a, r, t: a.delete_subject("custody", "nobody")),
+    (
+        "export_subject",
+        "subjects.export",
+        lambda a, r, t: a.export_subject("custody", "nobody", t / f"{r}.an2"),
+    ),
+    (
+        "export_candidates",
+        "search.export",
+        lambda a, r, t: a.export_candidates(_SEARCH, t / "c.an2"),
+    ),
     (
         "search",
         "search",
@@ -232,6 +253,8 @@ FACADE_USE_CASES = {
     "subjects": "Subjects.list",
     "subject": "Subjects.show",
     "delete_subject": "Subjects.delete",
+    "export_subject": "RecordExchange.export_subject",
+    "export_candidates": "RecordExchange.export_candidates",
     "search": "Search.search",
     "verify": "Verification.verify",
     "authorise": "Authorisations.grant",

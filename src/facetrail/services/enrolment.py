@@ -8,8 +8,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from datetime import time as dt_time
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +24,27 @@ from facetrail.core.analyzers import AnalyzerPool
 from facetrail.core.audit import append_audit
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
-from facetrail.errors import FacetrailError, ImageError, InvalidInputError, NotFoundError
+from facetrail.errors import (
+    FacetrailError,
+    ImageError,
+    InvalidInputError,
+    NotFoundError,
+    RecordError,
+)
 from facetrail.index.catalog import IndexCatalog, bump_generation, vector_to_bytes
 from facetrail.media.images import DEFAULT_LIMITS, DecodedImage, is_image_file, load_image
+from facetrail.records import (
+    DEFAULT_SUBJECT_FIELD,
+    EnrolmentImage,
+    FaceRecord,
+    Transaction,
+    enrolment_of,
+    is_transaction_file,
+    read_provenance,
+    read_transaction_file,
+)
+from facetrail.records import provenance as record_provenance
+from facetrail.records.standard import DOMAIN, SUBJECT_FIELD
 from facetrail.services.gallery_records import GALLERY_CREATE, GalleryRequest, create_gallery
 from facetrail.services.lookup import find_gallery
 from facetrail.services.matching import rank_subjects_batch
@@ -60,6 +79,9 @@ class EnrolRequest:
     collected_at: datetime | None = None
     pipeline: str | None = None  # a new gallery's pipeline (an existing one keeps its own)
     keep_photos: bool = True  # a new gallery: keep the photo bytes, or templates only
+    # An ANSI/NIST-ITL transaction: the field naming the subject (1.009, 1.010 or 2.NNN);
+    # None: 1.009 TCN, or 2.900 in a transaction facetrail exported.
+    subject_field: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -530,6 +552,8 @@ class Enrolment:
         self, context: Context, request: EnrolRequest, progress: Progress | None = None
     ) -> EnrolReport:
         """Enrol the request's photos; the gallery is created on first use (resumable)."""
+        if request.subject_field is not None or is_records_path(request.path):
+            return self._enrol_records(context, request, progress)
         with self.kernel.reader() as session:
             record = session.scalar(select(Gallery).where(Gallery.name == request.gallery))
         if record is None:
@@ -554,3 +578,332 @@ class Enrolment:
             self.kernel.settings.workers,
         )
         return enroller.run(request, record, progress)
+
+    def _enrol_records(
+        self, context: Context, request: EnrolRequest, progress: Progress | None
+    ) -> EnrolReport:
+        """Enrol ANSI/NIST-ITL transactions: checked whole before anything is stored."""
+        if request.retain_until is not None and request.retain_until < utcnow().date():
+            raise InvalidInputError(
+                f"--retain-until {request.retain_until} is in the past; nothing was enrolled"
+            )
+        with self.kernel.reader() as session:
+            record = session.scalar(select(Gallery).where(Gallery.name == request.gallery))
+        if record is not None and request.pipeline and request.pipeline != record.pipeline:
+            raise InvalidInputError(
+                f"gallery {record.name!r} enrols with {record.pipeline!r}, not {request.pipeline!r}"
+            )
+        enroller = RecordEnroller(
+            self.kernel.database,
+            self.kernel.catalog,
+            self.kernel.photos,
+            self.kernel.analyzers,
+            context.actor,
+            self.kernel.settings.workers,
+        )
+        started = time.perf_counter()
+        reported: list[EnrolItem] = []
+        created = 0
+        for tasks, items in plan_records(request):  # a folder: a few files' images at a time
+            for item in items:  # a refused transaction of a folder: said as it is found
+                if progress and item.status == "failed":
+                    progress(item, 0, len(tasks))
+            if record is None and tasks:  # no gallery is created for nothing
+                record = self._new_gallery(context, request)
+            if record is None or not tasks:
+                reported.extend(items)
+                continue
+            part = enroller.run_records(request, record, tasks, items, progress)
+            reported.extend(part.items)
+            created += part.subjects_created
+        pipeline = record.pipeline if record else request.pipeline or self.kernel.settings.pipeline
+        return enroller.report(request.gallery, pipeline, reported, created, started)
+
+    def _new_gallery(self, context: Context, request: EnrolRequest) -> Gallery:
+        """Create the request's gallery (its pipeline and photo policy) and return it."""
+        self.kernel.require(context, GALLERY_CREATE.name)
+        new_gallery = GalleryRequest(
+            request.gallery, pipeline=request.pipeline, keep_photos=request.keep_photos
+        )
+        with self.kernel.unit_of_work(context) as work:
+            create_gallery(work, new_gallery, self.kernel.settings.pipeline)
+        with self.kernel.reader() as session:
+            return find_gallery(session, request.gallery)
+
+
+# -- enrolling from standard records (ANSI/NIST-ITL transactions) --------------------------
+
+RECORD_SKIPPED = "not an ANSI/NIST-ITL transaction file (enrol photo folders separately)"
+PLAN_BYTES = 256 * 1024 * 1024  # image bytes of a folder's transactions held at once
+
+
+@dataclass(frozen=True, slots=True)
+class RecordTask(EnrolTask):
+    """One Type-10 FACE image of a transaction file, to enrol as one subject."""
+
+    record: FaceRecord = field(repr=False)
+    label: str  # "file.an2 (Type-10 IDC 2)": the image in messages and as its file name
+    source: str  # Image.source: --source, else 10.004 SRC
+    collected_at: datetime | None  # --collected-at, else 10.005 PHD (midnight UTC)
+    provenance: dict[str, str]  # what the transaction says about the image
+
+    @property
+    def record_label(self) -> str:
+        """'Type-10 IDC 2': which record of the transaction the image is."""
+        return f"Type-10 IDC {self.record.idc}"
+
+
+def is_records_path(path: Path) -> bool:
+    """A transaction file, or a folder holding at least one directly."""
+    if path.is_dir():
+        try:
+            return any(is_transaction_file(p) for p in path.iterdir())
+        except OSError:
+            return False
+    return is_transaction_file(path)
+
+
+def default_subject_field(transaction: Transaction) -> str:
+    """2.900 for a transaction facetrail exported (it names the subject there), else 1.009."""
+    if transaction.envelope.domain == DOMAIN and SUBJECT_FIELD in transaction.type2:
+        return SUBJECT_FIELD
+    return DEFAULT_SUBJECT_FIELD
+
+
+def record_tasks(path: Path, request: EnrolRequest) -> list[RecordTask]:
+    """The FACE images of one transaction file; RecordError/ImageError refuses it whole."""
+    label = str(path)
+    transaction = read_transaction_file(path)
+    field_name = request.subject_field or default_subject_field(transaction)
+    if request.subject is not None:  # --subject names it: the subject field is not read
+        subject = validate_subject_id(request.subject)
+        images = _face_images(transaction, label)
+    else:
+        found = enrolment_of(transaction, label, field_name)
+        subject, images = found.subject, found.images
+        try:
+            subject = validate_subject_id(subject)
+        except InvalidInputError as error:
+            raise RecordError(label, "transaction", field_name, str(error)) from None
+    tasks = []
+    for image in images:
+        name = image.name(label)
+        image.record.decode(name)  # the same safe decoder as photo files; refuses it whole
+        details = dict(image.provenance)
+        details["file"] = path.name
+        details["subject_field"] = field_name
+        if request.source:
+            details["given_source"] = request.source
+        captured = datetime.combine(image.record.capture_date, dt_time(), tzinfo=UTC)
+        tasks.append(
+            RecordTask(
+                path=path,
+                subject=subject,
+                record=image.record,
+                label=image.name(path.name),
+                source=request.source or image.record.source_agency,
+                collected_at=request.collected_at or captured,
+                provenance=details,
+            )
+        )
+    return tasks
+
+
+def _face_images(transaction: Transaction, label: str) -> tuple[EnrolmentImage, ...]:
+    """Every FACE image with its provenance, for a subject named by --subject."""
+    faces = transaction.face_images
+    if not faces:
+        raise RecordError(label, "transaction", None, "has no Type-10 FACE record to enrol")
+    sent = read_provenance(transaction, label)
+    return tuple(
+        EnrolmentImage(
+            record=face, provenance=record_provenance(transaction, face, sent.get(face.idc))
+        )
+        for face in faces
+    )
+
+
+def plan_records(
+    request: EnrolRequest,
+) -> Iterator[tuple[list[RecordTask], list[EnrolItem]]]:
+    """Images of a transaction file (refused whole: raises), or of a folder of them.
+
+    In a folder, a malformed transaction is a failed item naming the record and field;
+    the others are enrolled. Anything else in the folder is passed over. A folder comes
+    in groups of files holding about PLAN_BYTES of images, so memory stays bounded.
+    """
+    path = request.path
+    if not path.exists():
+        raise NotFoundError(f"{path}: no such file or folder")
+    if not path.is_dir():
+        if not is_transaction_file(path):
+            raise InvalidInputError(
+                f"{path}: --subject-field is for ANSI/NIST-ITL transactions"
+                " (.an2, .eft, .nist), and this is not one"
+            )
+        yield _once(record_tasks(path, request), [])
+        return
+    tasks: list[RecordTask] = []
+    items: list[EnrolItem] = []
+    held = 0
+    for entry in sorted(path.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if not is_transaction_file(entry):
+            items.append(
+                EnrolItem(path=str(entry), subject=None, status="skipped", reason=RECORD_SKIPPED)
+            )
+            continue
+        try:
+            found = record_tasks(entry, request)
+        except FacetrailError as error:
+            items.append(
+                EnrolItem(path=str(entry), subject=None, status="failed", reason=str(error))
+            )
+            continue
+        tasks.extend(found)
+        held += sum(len(task.record.data) for task in found)
+        if held >= PLAN_BYTES:
+            yield _once(tasks, items)
+            tasks, items, held = [], [], 0
+    if tasks or items:
+        yield _once(tasks, items)
+
+
+def _once(
+    tasks: list[RecordTask], items: list[EnrolItem]
+) -> tuple[list[RecordTask], list[EnrolItem]]:
+    """Each image once per subject: a repeat (in one transaction or several) is skipped."""
+    first: dict[tuple[str, str], RecordTask] = {}
+    kept = []
+    for task in tasks:
+        key = (task.subject, task.record.sha256)
+        if key in first:
+            items.append(
+                EnrolItem(
+                    path=str(task.path),
+                    subject=task.subject,
+                    status="skipped",
+                    reason=f"the same image as {first[key].label}, enrolled once",
+                    record=task.record_label,
+                )
+            )
+            continue
+        first[key] = task
+        kept.append(task)
+    return kept, items
+
+
+class RecordEnroller(Enroller):
+    """The Enroller for Type-10 images: decoded from the record, provenance from it."""
+
+    def run_records(
+        self,
+        request: EnrolRequest,
+        gallery: Gallery,
+        tasks: list[RecordTask],
+        items: list[EnrolItem],
+        progress: Progress | None = None,
+    ) -> EnrolReport:
+        """Enrol the planned images through the Enroller's store path (resumable)."""
+        started = time.perf_counter()
+        known_subjects, enrolled_hashes = self._existing(gallery.id)
+        subjects_before = len(known_subjects)
+        done = 0
+        prepared_photos = self._prepare_all(list(tasks), gallery, enrolled_hashes)
+        for batch in _batches(prepared_photos, STORE_BATCH):
+            stored = self._store_batch(request, gallery, batch, known_subjects)
+            for prepared, item in zip(batch, stored, strict=True):
+                if isinstance(prepared.task, RecordTask):
+                    item.record = prepared.task.record_label
+                items.append(item)
+                done += 1
+                if item.status == "enrolled":
+                    enrolled_hashes.add((prepared.task.subject, prepared.sha256))
+                if progress:
+                    progress(item, done, len(tasks))
+        self.catalog.save(gallery.id)
+        created = len(known_subjects) - subjects_before
+        return self.report(gallery.name, gallery.pipeline, items, created, started)
+
+    @staticmethod
+    def report(
+        gallery: str, pipeline: str, items: list[EnrolItem], created: int, started: float
+    ) -> EnrolReport:
+        """The enrolment report of `items` (the same shape as for photo files)."""
+        return EnrolReport(
+            gallery=gallery,
+            pipeline=pipeline,
+            enrolled=sum(i.status == "enrolled" for i in items),
+            skipped=sum(i.status == "skipped" for i in items),
+            failed=sum(i.status == "failed" for i in items),
+            subjects_created=created,
+            duplicate_warnings=sum(
+                any(w.startswith(DUPLICATE_WARNING) for w in i.warnings) for i in items
+            ),
+            seconds=round(time.perf_counter() - started, 3),
+            items=items,
+        )
+
+    def _prepare(self, task: EnrolTask, gallery: Gallery, done: set[tuple[str, str]]) -> Prepared:
+        """A Type-10 image decoded from its record, then detected and embedded."""
+        if not isinstance(task, RecordTask):
+            return super()._prepare(task, gallery, done)
+        prepared = Prepared(task)
+        try:
+            image = task.record.decode(task.label)
+            prepared.sha256 = image.sha256
+            if (task.subject, prepared.sha256) in done:
+                prepared.skipped = True
+                return prepared
+            self._prepare_decoded(image, gallery, prepared)
+        except FacetrailError as error:
+            prepared.error = str(error)
+        return prepared
+
+    def _prepare_decoded(self, image: DecodedImage, gallery: Gallery, prepared: Prepared) -> None:
+        """Detect and embed the largest face of an already decoded image; keep its bytes."""
+        analyzer = self.analyzers.get(gallery.pipeline)
+        faces = analyzer.detect(image.pixels)
+        prepared.faces_found = len(faces)
+        if not faces:
+            prepared.error = "no face found; use a photo where the face is clearly visible"
+            return
+        if len(faces) > 1:
+            prepared.warnings.append(
+                f"{len(faces)} faces found; enrolled the largest (use a single-face photo)"
+            )
+        prepared.face = analyzer.embed(image.pixels, faces[0])
+        prepared.image_format, prepared.width, prepared.height = (
+            image.format,
+            image.width,
+            image.height,
+        )
+        if gallery.keep_photos:
+            self._keep_photo(gallery, image, prepared)
+
+    def _insert_photo(
+        self,
+        session: Session,
+        request: EnrolRequest,
+        gallery: Gallery,
+        prepared: Prepared,
+        known_subjects: dict[str, int],
+        created: dict[str, int],
+        added: dict[str, tuple[list[int], list[np.ndarray]]],
+    ) -> int:
+        """The Enroller's row, with the record's source, capture date and provenance."""
+        task = prepared.task
+        if not isinstance(task, RecordTask):
+            return super()._insert_photo(
+                session, request, gallery, prepared, known_subjects, created, added
+            )
+        own = replace(request, source=task.source, collected_at=task.collected_at)
+        image_id = super()._insert_photo(
+            session, own, gallery, prepared, known_subjects, created, added
+        )
+        record = session.get(Image, image_id)
+        assert record is not None
+        record.file_name = task.label
+        record.provenance = dict(task.provenance)
+        return image_id

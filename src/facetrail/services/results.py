@@ -56,6 +56,9 @@ class EnrolItem(BaseModel):
     image_id: int | None = None
     quality: float | None = None
     warnings: list[str] = Field(default_factory=list)
+    record: str | None = Field(
+        default=None, description="the Type-10 record of a transaction file, e.g. 'Type-10 IDC 2'"
+    )
 
 
 class EnrolReport(BaseModel):
@@ -95,6 +98,9 @@ class ImageInfo(BaseModel):
     quality: float | None
     models: list[str]
     enrolled_at: datetime
+    provenance: dict[str, str] | None = Field(
+        default=None, description="what a standard record said about the image (if from one)"
+    )
 
 
 class SubjectInfo(BaseModel):
@@ -144,3 +150,21 @@ class RebuildResult(BaseModel):
     gallery: str
     model: str
     templates: int
+
+
+class TransactionExport(BaseModel):
+    """An ANSI/NIST-ITL transaction written to a file (a subject's images or a candidate list)."""
+
+    path: str
+    format: str
+    type_of_transaction: str
+    control_number: str
+    control_reference: str | None = None
+    gallery: str
+    subject: str | None = None
+    images: int = Field(default=0, description="Type-10 records written")
+    candidates: int | None = Field(default=None, description="entries of a candidate list")
+    sap: list[int] = Field(default_factory=list, description="10.013 SAP of each Type-10")
+    bytes: int
+    sha256: str
+    audit_id: int

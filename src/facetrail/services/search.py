@@ -14,10 +14,10 @@ from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
 from facetrail.errors import AuthorisationError, InvalidInputError
 from facetrail.index.catalog import IndexCatalog
-from facetrail.media.images import load_image
 from facetrail.services.authorisations import check_covers
 from facetrail.services.lookup import find_gallery
 from facetrail.services.matching import check_models, rank_subjects
+from facetrail.services.probes import probe_image
 from facetrail.services.results import Candidate, FaceResult, SearchResult
 from facetrail.store.calibration_store import calibration_label
 from facetrail.store.models import Authorisation, Gallery
@@ -30,7 +30,7 @@ DEFAULT_TOP = 50
 
 @dataclass(frozen=True, slots=True)
 class SearchRequest:
-    """A probe (path or bytes) against one gallery, under one authorisation."""
+    """A probe (photo or ANSI/NIST-ITL transaction, path or bytes) against one gallery."""
 
     probe: Path | str | bytes
     gallery: str
@@ -101,7 +101,7 @@ class Search:
                         f"authorisation {authorisation} allows at most {record.max_candidates}"
                         f" candidates, {top} asked for"
                     )
-                image = load_image(request.probe)
+                image = probe_image(request.probe)  # a photo or a transaction's FACE image
                 analyzer = self.kernel.analyzers.get(request.pipeline or gallery_record.pipeline)
                 check_models(gallery_record, analyzer)
                 faces = analyzer.analyze(image.pixels)

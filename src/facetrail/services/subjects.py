@@ -39,6 +39,7 @@ def image_info(image: Image) -> ImageInfo:
         quality=image.templates[0].quality if image.templates else None,
         models=sorted(t.model for t in image.templates),
         enrolled_at=image.created_at,
+        provenance=image.provenance,
     )
 
 

@@ -87,6 +87,9 @@ class Image(Base):
     photo_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     faces_found: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Added by migration 0005_record_provenance: what a standard record (ANSI/NIST-ITL
+    # Type-1 / Type-10) said about the image, key -> text; None for a plain photo file.
+    provenance: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
 
     subject: Mapped[Subject] = relationship(back_populates="images")
     templates: Mapped[list[Template]] = relationship(

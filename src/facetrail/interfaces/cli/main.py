@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from facetrail.errors import FacetrailError
+from facetrail.facade import Facetrail
 from facetrail.interfaces.cli.logs import configure_logging
 from facetrail.interfaces.cli.support import (
     HomeOption,
@@ -27,7 +28,7 @@ from facetrail.interfaces.cli.support import (
     set_global_options,
     upgrade_home,
 )
-from facetrail.services.results import EnrolItem
+from facetrail.services.results import EnrolItem, SearchResult, TransactionExport
 from facetrail.services.search import DEFAULT_TOP
 
 app = typer.Typer(
@@ -37,7 +38,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-subjects_app = typer.Typer(help="List, show and delete enrolled subjects.", no_args_is_help=True)
+subjects_app = typer.Typer(
+    help="List, show, export and delete enrolled subjects.", no_args_is_help=True
+)
 index_app = typer.Typer(help="Maintain the vector indexes.", no_args_is_help=True)
 galleries_app = typer.Typer(help="List and create galleries.", no_args_is_help=True)
 audit_app = typer.Typer(help="Read and check the audit trail.", no_args_is_help=True)
@@ -98,7 +101,13 @@ def db_upgrade(home: HomeOption = None, as_json: JsonOption = False) -> None:
 
 @app.command()
 def enrol(
-    path: Annotated[Path, typer.Argument(help="a photo, or a folder of subject folders")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="a photo, a folder of subject folders, or ANSI/NIST-ITL transactions"
+            " (.an2/.eft/.nist file or a folder of them)"
+        ),
+    ],
     gallery: Annotated[str, typer.Option("--gallery", help="gallery to enrol into")],
     subject: Annotated[
         str | None, typer.Option("--subject", help="subject id (needed for a single photo)")
@@ -117,10 +126,17 @@ def enrol(
     keep_photos: Annotated[
         bool, typer.Option("--keep-photos/--no-keep-photos", help="new gallery: keep photo bytes")
     ] = True,
+    subject_field: Annotated[
+        str | None,
+        typer.Option(
+            "--subject-field",
+            help="transactions: the field naming the subject, 1.009 (default), 1.010 or 2.NNN",
+        ),
+    ] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Enrol photos into a gallery (resumable: re-running skips what is enrolled)."""
+    """Enrol photos or ANSI/NIST-ITL transactions into a gallery (resumable)."""
     retain = parse_date(retain_until, "--retain-until")
     collected = parse_moment(collected_at, "--collected-at")
     if not legal_basis:
@@ -156,6 +172,7 @@ def enrol(
                 pipeline=pipeline,
                 keep_photos=keep_photos,
                 progress=progress,
+                subject_field=subject_field,
             ),
             create=True,
         )
@@ -265,16 +282,33 @@ def search(
     ],
     top: Annotated[int, typer.Option("--top", help="candidates per face (1-200)")] = DEFAULT_TOP,
     pipeline: PipelineOption = None,
+    export_candidates: Annotated[
+        Path | None,
+        typer.Option(
+            "--export-candidates",
+            help="also write the (first face's) candidate list as an ANSI/NIST-ITL response",
+        ),
+    ] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Search every face in a probe photo against a gallery (needs an authorisation)."""
-    result = run_with_app(
-        home,
-        lambda a: a.search(
+    """Search every face in a probe photo (or .an2 transaction) against a gallery (authorised)."""
+
+    def searched(a: Facetrail) -> tuple[SearchResult, TransactionExport | None]:
+        found = a.search(
             probe, gallery=gallery, authorisation=authorisation, top=top, pipeline=pipeline
-        ),
-    )
+        )
+        if export_candidates is None:
+            return found, None
+        return found, a.export_candidates(found, export_candidates, probe=probe)
+
+    result, exported = run_with_app(home, searched)
+    if exported is not None:
+        err.print(
+            f"candidate list written to {exported.path} (TCN {exported.control_number},"
+            f" {exported.candidates} candidates)",
+            highlight=False,
+        )
     if as_json:
         print_json(result)
         return
@@ -374,6 +408,48 @@ def subjects_show(
             ",".join(image.models),
         )
     out.print(table)
+
+
+@subjects_app.command("export")
+def subjects_export(
+    subject: Annotated[str, typer.Argument(help="subject id")],
+    gallery: GalleryRequired,
+    output: Annotated[Path, typer.Option("-o", "--output", help="the file to write (.an2)")],
+    format: Annotated[str, typer.Option("--format", help="ansi-nist (ANSI/NIST-ITL 1-2011)")] = (
+        "ansi-nist"
+    ),
+    originating_agency: Annotated[
+        str, typer.Option("--ori", help="1.008 ORI: this agency's identifier")
+    ] = "FACETRAIL",
+    destination_agency: Annotated[
+        str, typer.Option("--dai", help="1.007 DAI: the receiving agency's identifier")
+    ] = "UNKNOWN",
+    reason: Annotated[str, typer.Option("--reason", help="why (recorded in the audit)")] = "",
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export a subject's kept photos as an ANSI/NIST-ITL transaction (Type-10 records)."""
+    result = run_with_app(
+        home,
+        lambda a: a.export_subject(
+            gallery,
+            subject,
+            output,
+            format=format,
+            originating_agency=originating_agency,
+            destination_agency=destination_agency,
+            reason=reason,
+        ),
+    )
+    if as_json:
+        print_json(result)
+        return
+    out.print(
+        f"exported {result.subject} from {result.gallery}: {result.images} Type-10 record(s)"
+        f" to {result.path} (TCN {result.control_number}, {result.bytes} bytes);"
+        f" audit entry {result.audit_id}",
+        highlight=False,
+    )
 
 
 @subjects_app.command("delete")
