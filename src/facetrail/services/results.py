@@ -67,6 +67,7 @@ class EnrolReport(BaseModel):
     subjects_created: int
     duplicate_warnings: int
     seconds: float
+    temp_files_removed: int = Field(0, description="stale temp files of killed runs removed")
     items: list[EnrolItem]
 
 
