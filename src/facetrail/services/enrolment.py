@@ -225,6 +225,9 @@ class Enroller:
         known_subjects, enrolled_hashes = self._existing(gallery.id)
         subjects_before = len(known_subjects)
         total = len(tasks)
+        if progress:
+            for item in items:  # entries the plan passed over, reported as they are found
+                progress(item, 0, total)
         done = 0
         since_save = 0
         prepared_photos = _skip_repeats(self._prepare_all(tasks, gallery, enrolled_hashes))

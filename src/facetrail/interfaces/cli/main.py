@@ -18,6 +18,7 @@ from facetrail.interfaces.cli.support import (
     PipelineOption,
     err,
     global_options,
+    notice,
     out,
     parse_date,
     parse_moment,
@@ -25,6 +26,7 @@ from facetrail.interfaces.cli.support import (
     resolved_home,
     run_with_app,
     set_global_options,
+    shown,
     upgrade_home,
 )
 from facetrail.services.results import EnrolItem
@@ -124,7 +126,9 @@ def enrol(
     retain = parse_date(retain_until, "--retain-until")
     collected = parse_moment(collected_at, "--collected-at")
     if not legal_basis:
-        err.print("[yellow]warning:[/] no --legal-basis given; provenance will be incomplete")
+        err.print(
+            notice("warning:", "yellow", "no --legal-basis given; provenance will be incomplete")
+        )
     with Progress(
         TextColumn("enrolling"),
         BarColumn(),
@@ -139,9 +143,11 @@ def enrol(
             bar.update(task, completed=done, total=total)
             if not as_json:
                 for warning in item.warnings:
-                    err.print(f"[yellow]warning:[/] {item.path}: {warning}")
+                    err.print(notice("warning:", "yellow", shown(f"{item.path}: {warning}")))
                 if item.status == "failed":
-                    err.print(f"[red]failed:[/] {item.path}: {item.reason}")
+                    err.print(notice("failed:", "red", shown(f"{item.path}: {item.reason}")))
+                elif item.status == "skipped" and not item.reason.startswith("already enrolled"):
+                    err.print(notice("skipped:", "yellow", shown(f"{item.path}: {item.reason}")))
 
         report = run_with_app(
             home,
@@ -283,8 +289,9 @@ def search(
         f" ({result.calibration}); audit entry {result.audit_id}"
     )
     out.print(
-        "[bold]Candidates are investigative leads, not identifications: a trained person"
-        " must compare the faces.[/]"
+        "Candidates are investigative leads, not identifications: a trained person"
+        " must compare the faces.",
+        style="bold",
     )
     for number, face in enumerate(result.faces, 1):
         table = Table(title=f"face {number} at {face.box}, quality {face.quality:.0f}/100")
@@ -524,7 +531,7 @@ def main() -> None:
     try:
         app()
     except FacetrailError as error:
-        err.print(f"[red]error:[/] {error}", highlight=False)
+        err.print(notice("error:", "red", str(error)), highlight=False)
         sys.exit(error.exit_code)
 
 
