@@ -236,9 +236,24 @@ def watch(
     realtime: Annotated[
         bool, typer.Option("--realtime", help="play a video file at its own speed, as a camera")
     ] = False,
+    below_calibrated: Annotated[
+        bool,
+        typer.Option(
+            "--below-calibrated-threshold",
+            help="allow --threshold below the calibrated 1:1 threshold (needs --reason; audited)",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="why the threshold is below the calibrated one (audited)"),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Run a live deployment: alert when a face matches the watchlist (a human decides)."""
+    if below_calibrated and not (reason and reason.strip()):
+        raise InvalidInputError("--below-calibrated-threshold needs --reason TEXT saying why")
+    if reason is not None and not below_calibrated:
+        raise InvalidInputError("--reason goes with --below-calibrated-threshold")
     request = WatchRequest(
         source=source,
         watchlist=watchlist,
@@ -250,6 +265,7 @@ def watch(
         max_frames=max_frames,
         max_seconds=max_seconds,
         pace=realtime,
+        below_calibrated_reason=reason if below_calibrated else None,
     )
     application = open_app(home)
     try:
@@ -272,6 +288,7 @@ def watch(
             realtime_factor=summary.realtime_factor,
             reconnects=summary.reconnects,
             frames_dropped=summary.frames_dropped,
+            corrupt_packets_skipped=summary.corrupt_packets_skipped,
             status=summary.status,
             status_detail=summary.status_detail,
         )
@@ -281,7 +298,8 @@ def watch(
         f"deployment {summary.deployment_id} {summary.status} ({summary.status_detail}):"
         f" {summary.frames} frames, {summary.faces_processed} faces, {summary.tracks} tracks,"
         f" {summary.alerts} alerts; {summary.processing_fps:.1f} frames/s,"
-        f" {summary.realtime_factor:.2f}x real time, {summary.reconnects} reconnects"
+        f" {summary.realtime_factor:.2f}x real time, {summary.reconnects} reconnects,"
+        f" {summary.corrupt_packets_skipped} damaged packets skipped"
     )
 
 
