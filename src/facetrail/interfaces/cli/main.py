@@ -269,7 +269,10 @@ def search(
     authorisation: Annotated[
         int, typer.Option("--authorisation", help="id from `facetrail authorise`")
     ],
-    top: Annotated[int, typer.Option("--top", help="candidates per face (1-200)")] = DEFAULT_TOP,
+    top: Annotated[
+        int,
+        typer.Option("--top", help="candidates per face (1-200; at most the authorisation's cap)"),
+    ] = DEFAULT_TOP,
     pipeline: PipelineOption = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
@@ -288,6 +291,15 @@ def search(
         f"{len(result.faces)} face(s) in {probe.name}; threshold {result.threshold:.3f}"
         f" ({result.calibration}); audit entry {result.audit_id}"
     )
+    if result.top_capped_to is not None:
+        err.print(
+            notice(
+                "note:",
+                "yellow",
+                f"--top {top} is above authorisation {authorisation}'s cap;"
+                f" {result.top_capped_to} candidates per face returned",
+            )
+        )
     out.print(
         "Candidates are investigative leads, not identifications: a trained person"
         " must compare the faces.",
@@ -317,13 +329,37 @@ def verify(
     authorisation: Annotated[
         int | None, typer.Option("--authorisation", help="authorisation to record")
     ] = None,
+    face: Annotated[
+        int | None,
+        typer.Option("--face", help="face to compare in both photos (1 = largest)", min=1),
+    ] = None,
+    face_a: Annotated[
+        int | None,
+        typer.Option("--face-a", help="face to compare in the first photo (1 = largest)", min=1),
+    ] = None,
+    face_b: Annotated[
+        int | None,
+        typer.Option("--face-b", help="face to compare in the second photo (1 = largest)", min=1),
+    ] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Compare the largest face in two photos (1:1) against the calibrated threshold."""
+    """Compare a face in each of two photos (1:1) against the calibrated threshold.
+
+    A photo with several faces needs --face-a / --face-b (or --face for both) to say which.
+    """
+    picked_a = face_a if face_a is not None else face
+    picked_b = face_b if face_b is not None else face
     result = run_with_app(
         home,
-        lambda a: a.verify(image_a, image_b, pipeline=pipeline, authorisation=authorisation),
+        lambda a: a.verify(
+            image_a,
+            image_b,
+            pipeline=pipeline,
+            authorisation=authorisation,
+            face_a=picked_a,
+            face_b=picked_b,
+        ),
     )
     if as_json:
         print_json(result)
