@@ -69,7 +69,7 @@ def test_verify_with_several_faces_needs_a_choice(setup: dict[str, Any]) -> None
             _cli(
                 setup["home"], "verify", str(obama), str(scene), "--face-b", str(n), "--json"
             ).stdout
-        )  # fmt: skip
+        )
         for n in (1, 2)
     ]
     assert sorted(r["same_person"] for r in both) == [False, True]
