@@ -485,7 +485,7 @@ class Enroller:
             format=prepared.image_format,
             width=prepared.width,
             height=prepared.height,
-            file_name=task.path.name,
+            file_name=displayable(task.path.name),
             source=request.source,
             legal_basis=request.legal_basis,
             collected_at=request.collected_at,
@@ -540,7 +540,7 @@ class Enroller:
             details={
                 "image_id": record.id,
                 "sha256": prepared.sha256,
-                "file": task.path.name,
+                "file": displayable(task.path.name),
                 "faces_found": prepared.faces_found,
                 "quality": round(quality.score, 1) if quality else None,
                 "models": sorted(added),
@@ -585,7 +585,7 @@ def subject_in_transaction(
 def _initial_item(prepared: Prepared) -> EnrolItem:
     """The report line of a photo before storing: skipped, failed, or pending."""
     item = EnrolItem(
-        path=str(prepared.task.path),
+        path=displayable(str(prepared.task.path)),
         subject=prepared.task.subject,
         status="failed",
         warnings=list(prepared.warnings),
