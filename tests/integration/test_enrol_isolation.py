@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -20,6 +21,8 @@ from facetrail.facade import Facetrail
 from facetrail.services.enrolment import CONCURRENT_SKIP, Enroller, EnrolRequest
 from facetrail.store.files import TEMP_PREFIX
 from facetrail.store.models import Gallery, Image, Subject
+
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/urandom")
 
 
 def _photo(faces_dir: Path, person: str, index: int = 0) -> Path:
@@ -57,7 +60,8 @@ def test_every_folder_entry_not_enrolled_is_reported_with_its_reason(
     with socket.socket(socket.AF_UNIX) as server:
         server.bind(str(folder / "sock.jpg"))
     (folder / "dangling.jpg").symlink_to(tmp_path / "missing.jpg")
-    (folder / "null.jpg").symlink_to("/dev/null")
+    device = next(d for d in DEVICES if stat.S_ISCHR(os.stat(d).st_mode))
+    (folder / "null.jpg").symlink_to(device)
     (folder / "nested").mkdir()
     (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     (tmp_path / "in" / "loose.jpg").write_bytes(_photo(faces_dir, "Matt_Damon", 1).read_bytes())
@@ -180,6 +184,8 @@ def test_folder_names_are_normalised_or_refused_and_one_bad_folder_never_stops_t
         assert "subject folder" in item.reason
     assert by_file["p7.jpg"].status == "enrolled" and by_file["p7.jpg"].subject == "Zo\u00eb"
     assert sorted(s.subject for s in app.subjects("g")) == ["Tony_Blair", "Zo\u00eb"]
+    assert app.subject("g", "Tony_Blair ").subject == "Tony_Blair"  # looked up normalised
+    assert app.subject("g", "Zoe\u0308").subject == "Zo\u00eb"
     json.dumps(report.model_dump(mode="json")).encode()  # printable: no lone surrogates
 
 

@@ -131,7 +131,7 @@ def _photos_in(folder: Path, subject: str) -> tuple[list[EnrolTask], list[EnrolI
         try:
             check_image_file(entry, displayable(str(entry)))
         except ImageError as error:
-            passed_over.append(_entry_item(entry, subject, "failed", error.reason))
+            passed_over.append(_entry_item(entry, subject, "failed", str(error)))
             continue
         tasks.append(EnrolTask(entry, subject))
     return tasks, passed_over
