@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy.orm import selectinload
 
 from facetrail.biometrics.face import Face
+from facetrail.biometrics.finite import require_finite
 from facetrail.core.access import INVESTIGATOR, declare, requires
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
@@ -106,7 +107,7 @@ class Verification:
                 index = pick_face(detected, chosen[label], label, image.source)
                 used.append(index + 1)
                 faces.append(analyzer.embed(image.pixels, detected[index]))
-            score = analyzer.compare(faces[0], faces[1])
+            score = require_finite(analyzer.compare(faces[0], faces[1]), "verify score")
             threshold = analyzer.calibration.threshold
             same = score >= threshold
             with self.kernel.unit_of_work(context) as work:
