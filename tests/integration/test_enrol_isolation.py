@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 import facetrail
 from facetrail.errors import ImageError
@@ -208,3 +208,31 @@ def test_stale_temp_files_of_killed_runs_are_removed(
     report = app.enrol(tmp_path / "in", gallery="g")
     assert report.temp_files_removed == 1
     assert not stale.exists() and fresh.exists()
+
+
+def test_a_photo_the_database_refuses_fails_alone_not_its_batch(
+    app: Facetrail, faces_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "in" / "Sundar_Pichai"
+    folder.mkdir(parents=True)
+    for index, name in enumerate(("a.jpg", "poison.jpg", "z.jpg")):
+        shutil.copy(_photo(faces_dir, ("Sundar_Pichai", "Marissa_Mayer", "Jeff_Bezos")[index]),
+                    folder / name)  # fmt: skip
+    with app.database.transaction() as session:  # a real constraint, on one row only
+        session.execute(
+            text(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON images"
+                " WHEN NEW.file_name = 'poison.jpg' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
+            )
+        )
+    report = app.enrol(tmp_path / "in", gallery="g")
+    status = {Path(i.path).name: (i.status, i.reason) for i in report.items}
+    assert status["a.jpg"][0] == status["z.jpg"][0] == "enrolled"
+    assert status["poison.jpg"] == ("failed", "could not be stored: poisoned row")
+    with app.kernel.reader() as session:
+        assert session.scalar(select(func.count()).select_from(Image)) == 2
+        kept = session.scalars(select(Image.photo_path)).all()
+    stored = {p.name for p in app.kernel.photos.root.rglob("*") if p.is_file()}
+    assert stored == {Path(p).name for p in kept}  # the refused photo's file was removed
+    assert app.verify_audit().ok
+    assert len([e for e in app.audit_entries() if e["action"] == "enrol"]) == 2
