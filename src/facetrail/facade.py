@@ -297,9 +297,11 @@ class Facetrail:
         *,
         pipeline: str | None = None,
         authorisation: int | None = None,
+        face_a: int | None = None,
+        face_b: int | None = None,
     ) -> VerifyResult:
-        """1:1 comparison of the largest face in each image against the calibrated threshold."""
-        request = VerifyRequest(image_a, image_b, pipeline, authorisation)
+        """1:1 comparison of one face in each image (`face_a`/`face_b` pick among several)."""
+        request = VerifyRequest(image_a, image_b, pipeline, authorisation, face_a, face_b)
         return self._verification.verify(self.context(), request)
 
     def subjects(self, gallery: str | None = None) -> list[SubjectInfo]:

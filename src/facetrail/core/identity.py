@@ -29,7 +29,7 @@ def token_parts(token: str) -> tuple[int, str]:
     token_id, _, secret = rest.partition("_")
     if (
         prefix != TOKEN_PREFIX
-        or not token_id.isdigit()
+        or not (token_id.isascii() and token_id.isdigit())  # "²".isdigit(), int("²") fails
         or len(token_id) > MAX_TOKEN_ID_DIGITS
         or not secret
     ):

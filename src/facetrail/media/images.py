@@ -382,6 +382,13 @@ def _read_file(path: Path, label: str, limits: ImageLimits) -> bytes:
     return read_regular(path, label, info)
 
 
+def read_image_file(
+    path: Path, *, name: str | None = None, limits: ImageLimits = DEFAULT_LIMITS
+) -> bytes:
+    """A regular file's bytes, checked for type and size first (never blocks on a FIFO)."""
+    return _read_file(path, name or str(path), limits)
+
+
 def _check_byte_size(size: int, limits: ImageLimits, label: str) -> None:
     """Refuse empty files and files over max_bytes."""
     if size == 0:

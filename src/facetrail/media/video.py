@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from facetrail.errors import InvalidInputError
+from facetrail.media.images import sniff_format
 
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 CAMERA_PATTERN = re.compile(r"^(?:/dev/video(\d+)|(\d+))$")
@@ -30,6 +31,9 @@ PREFETCH_FRAMES = 8  # decoded frames held ahead of the consumer
 # A file's end is its end; a live stream's "end" (EOF) before its known duration, or with
 # no duration at all, is a drop to reconnect from.
 END_TOLERANCE_S = 0.5
+# A damaged packet is skipped (and counted); this many in a row means the file is not
+# worth reading on, and ends it with an error.
+MAX_CONSECUTIVE_CORRUPT_PACKETS = 50
 _STOP = object()
 
 
@@ -51,6 +55,9 @@ class ReconnectPolicy:
     max_attempts: int = 8  # consecutive failed reopenings before the source is given up
     open_timeout_s: float = 10.0
     read_timeout_s: float = 10.0
+    # A live source that gives no frame for this long, over however many reconnections,
+    # is given up with an error (a server that accepts but never sends video).
+    first_frame_timeout_s: float = 30.0
 
     def delays(self) -> Iterator[float]:
         """The waits before each reopening attempt."""
@@ -110,7 +117,24 @@ def classify_source(source: str) -> SourceKind:
         raise VideoError(text, "no such video file")
     if not path.is_file():
         raise VideoError(text, "not a file (give a video file, a stream URL or a camera number)")
+    _refuse_still_image(path, text)
     return SourceKind("file", str(path))
+
+
+def _refuse_still_image(path: Path, label: str) -> None:
+    """VideoError when the file is a still image (one frame is no deployment)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64)
+    except OSError as error:
+        raise VideoError(label, f"cannot read the file ({error.strerror})") from error
+    still = sniff_format(head)
+    if still is not None and still != "gif":  # an animated GIF is a (tiny) video
+        raise VideoError(
+            label,
+            f"is a still {still.upper()} image, not a video; search a photo with"
+            " `facetrail search`, or give a video file, stream URL or camera",
+        )
 
 
 class _Opened:
@@ -120,6 +144,7 @@ class _Opened:
     width: int
     height: int
     duration_s: float | None
+    corrupt_packets: int = 0  # damaged packets skipped on this connection
 
     def frames(self) -> Iterator[tuple[float | None, np.ndarray]]:
         raise NotImplementedError
@@ -156,13 +181,29 @@ class _PyAVConnection(_Opened):
         self.source = kind.target
 
     def frames(self) -> Iterator[tuple[float | None, np.ndarray]]:
+        """Decoded frames; a damaged packet is skipped and counted in `corrupt_packets`."""
+        consecutive = 0
         try:
-            for frame in self.container.decode(self.stream):
-                moment = frame.time
-                yield (
-                    (float(moment) if moment is not None else None),
-                    frame.to_ndarray(format="bgr24"),
-                )
+            for packet in self.container.demux(self.stream):
+                try:
+                    decoded = packet.decode()
+                except av.error.InvalidDataError as error:
+                    self.corrupt_packets += 1
+                    consecutive += 1
+                    if consecutive > MAX_CONSECUTIVE_CORRUPT_PACKETS:
+                        raise VideoError(
+                            self.source,
+                            f"{consecutive} damaged packets in a row ({_ffmpeg_reason(error)});"
+                            " the video is corrupt",
+                        ) from error
+                    continue
+                consecutive = 0
+                for frame in decoded:
+                    moment = frame.time
+                    yield (
+                        (float(moment) if moment is not None else None),
+                        frame.to_ndarray(format="bgr24"),
+                    )
         except av.error.FFmpegError as error:
             raise VideoError(self.source, f"read failed: {_ffmpeg_reason(error)}") from error
 
@@ -246,12 +287,19 @@ class VideoSource:
         self.duration_s = self._connection.duration_s
         self.reconnects = 0
         self.dropped = 0
+        self.corrupt_packets_before = 0  # of connections already closed
         self.gave_up: str | None = None
         self._stop = threading.Event()
 
     @property
     def live(self) -> bool:
         return self.kind.live
+
+    @property
+    def corrupt_packets(self) -> int:
+        """Damaged packets skipped so far (a file's, or every live connection's)."""
+        current = self._connection.corrupt_packets if self._connection is not None else 0
+        return self.corrupt_packets_before + current
 
     def stop(self) -> None:
         """Ask the decoder to stop (the frame iterator then ends)."""
@@ -321,6 +369,7 @@ class VideoSource:
             return
         finally:
             if self._connection is not None:
+                self.corrupt_packets_before += self._connection.corrupt_packets
                 self._connection.close()
                 self._connection = None
         buffer.put(_STOP)
@@ -359,12 +408,26 @@ class VideoSource:
                 if error is not None and not self.live:
                     raise error
                 return
+            self._check_frames_arrive(last_wall, error)
+            self.corrupt_packets_before += connection.corrupt_packets
             connection.close()
             self._connection = None
             first_of_connection = None
             self._connection = self._reconnect(error)
             if self._connection is None:
                 return
+
+    def _check_frames_arrive(self, last_frame_wall: float, cause: VideoError | None) -> None:
+        """VideoError when the live source has given no frame within the policy's bound."""
+        silent = time.perf_counter() - last_frame_wall
+        if silent < self.policy.first_frame_timeout_s:
+            return
+        reason = cause.reason if cause else "the stream opens but sends no video"
+        raise VideoError(
+            self.kind.target,
+            f"no frame received for {silent:.0f} s ({self.reconnects} reconnections; {reason});"
+            " check the camera or stream",
+        )
 
     def _ended(self, connection: _Opened, last_time: float | None, offset: float) -> bool:
         """A live source with a known duration that was played to its end has ended."""

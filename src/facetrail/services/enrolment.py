@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -15,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from facetrail.biometrics.face import Face
+from facetrail.biometrics.finite import require_finite
 from facetrail.core.access import ADMINISTRATOR, OPERATOR, declare, requires
 from facetrail.core.analyzers import AnalyzerPool
 from facetrail.core.audit import append_audit
@@ -32,7 +32,13 @@ from facetrail.errors import (
     RecordError,
 )
 from facetrail.index.catalog import IndexCatalog, bump_generation, vector_to_bytes
-from facetrail.media.images import DEFAULT_LIMITS, DecodedImage, is_image_file, load_image
+from facetrail.media.files import stat_regular
+from facetrail.media.images import (
+    DecodedImage,
+    check_image_file,
+    load_image,
+    read_image_file,
+)
 from facetrail.records import (
     DEFAULT_SUBJECT_FIELD,
     EnrolmentImage,
@@ -48,7 +54,7 @@ from facetrail.records.standard import DOMAIN, SUBJECT_FIELD
 from facetrail.services.gallery_records import GALLERY_CREATE, GalleryRequest, create_gallery
 from facetrail.services.lookup import find_gallery
 from facetrail.services.matching import rank_subjects_batch
-from facetrail.services.naming import validate_subject_id
+from facetrail.services.naming import displayable, normalise_subject_id, validate_subject_id
 from facetrail.services.results import EnrolItem, EnrolReport
 from facetrail.store.blobs import PhotoStore
 from facetrail.store.database import Database
@@ -57,10 +63,10 @@ from facetrail.store.types import utcnow
 
 ENROL = declare("enrol", "enrol photos into galleries", (OPERATOR, ADMINISTRATOR))
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".pgm", ".ppm", ".pnm", ".gif"}
 INDEX_SAVE_EVERY = 500  # enrolled photos between index saves; a crash loses none (reconciled)
 DUPLICATE_CHECK_CANDIDATES = 3
 DUPLICATE_WARNING = "possible duplicate"
+CONCURRENT_SKIP = "already enrolled (by another enrolment running at the same time)"
 STORE_BATCH = 32  # photos per transaction: amortises commit, audit and index bookkeeping
 
 Progress = Callable[[EnrolItem, int, int], None]
@@ -90,6 +96,7 @@ class EnrolTask:
 
     path: Path
     subject: str
+    notices: tuple[str, ...] = ()  # e.g. the folder name was normalised
 
 
 @dataclass(slots=True)
@@ -107,6 +114,7 @@ class Prepared:
     photo_created: bool = False
     error: str = ""
     skipped: bool = False
+    skip_reason: str = "already enrolled"
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -114,38 +122,95 @@ class Prepared:
         return not self.skipped and not self.error and self.face is not None
 
 
-def _looks_like_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES or is_image_file(path)
+def _entry_item(path: Path, subject: str | None, status: str, reason: str) -> EnrolItem:
+    """A report line for a folder entry the run will not enrol."""
+    return EnrolItem(path=displayable(str(path)), subject=subject, status=status, reason=reason)
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and _looks_like_image(p))
+def _entries(folder: Path) -> list[Path]:
+    """The folder's entries, sorted; ImageError naming the folder when it cannot be listed."""
+    try:
+        return sorted(folder.iterdir())
+    except OSError as error:
+        raise ImageError(
+            displayable(str(folder)), f"cannot list the folder ({error.strerror})"
+        ) from error
+
+
+def _photos_in(folder: Path, subject: str) -> tuple[list[EnrolTask], list[EnrolItem]]:
+    """The photos of one subject folder, and every other entry with why it is not one."""
+    tasks: list[EnrolTask] = []
+    passed_over: list[EnrolItem] = []
+    for entry in _entries(folder):
+        if entry.name.startswith("."):
+            reason = "hidden file, not enrolled (rename it without the leading dot to enrol it)"
+            passed_over.append(_entry_item(entry, subject, "skipped", reason))
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            reason = "is a folder inside a subject folder; sub-folders are not searched"
+            passed_over.append(_entry_item(entry, subject, "skipped", reason))
+            continue
+        try:
+            check_image_file(entry, displayable(str(entry)))
+        except ImageError as error:
+            passed_over.append(_entry_item(entry, subject, "failed", str(error)))
+            continue
+        tasks.append(EnrolTask(entry, subject))
+    return tasks, passed_over
+
+
+def _subject_folder(folder: Path) -> tuple[list[EnrolTask], list[EnrolItem]]:
+    """One subject folder's photos and report lines; a refused folder never stops the run."""
+    try:
+        name = normalise_subject_id(folder.name)
+        tasks, passed_over = _photos_in(folder, name.name)
+    except FacetrailError as error:
+        reason = f"subject folder {displayable(str(folder))!r} not enrolled: {error}"
+        try:
+            inside = _entries(folder)
+        except ImageError:
+            inside = []
+        items = [_entry_item(p, None, "failed", reason) for p in inside]
+        return [], items or [_entry_item(folder, None, "failed", reason)]
+    if name.changed:
+        notice = f"folder name {displayable(name.given)!r} enrolled as {name.name!r} (normalised)"
+        for item in passed_over:
+            item.warnings.append(notice)
+        tasks = [EnrolTask(t.path, t.subject, (notice,)) for t in tasks]
+    return tasks, passed_over
 
 
 def plan(path: Path, subject: str | None) -> tuple[list[EnrolTask], list[EnrolItem]]:
-    """Photos to enrol under `path`, and the files passed over with the reason.
+    """Photos to enrol under `path`, and every entry passed over with the reason.
 
     A file needs `subject`. A folder with `subject` enrols its photos as that subject;
-    without it, each sub-folder is a subject named after the folder.
+    without it, each sub-folder is a subject named after the folder. Nothing in the folder
+    is skipped silently: other files, special files and refused folders are all reported.
     """
-    if not path.exists():
-        raise NotFoundError(f"{path}: no such file or folder")
-    if path.is_file():
+    if not path.is_dir():
+        if not path.exists() and not path.is_symlink():
+            raise NotFoundError(f"{displayable(str(path))}: no such file or folder")
+        stat_regular(path, displayable(str(path)))  # a FIFO, socket or device: a clear error
         if subject is None:
-            raise InvalidInputError(f"{path}: enrolling a single photo needs --subject")
+            raise InvalidInputError(
+                f"{displayable(str(path))}: enrolling a single photo needs --subject"
+            )
         return [EnrolTask(path, validate_subject_id(subject))], []
     if subject is not None:
-        name = validate_subject_id(subject)
-        return [EnrolTask(p, name) for p in _images_in(path)], []
+        return _photos_in(path, validate_subject_id(subject))
     tasks: list[EnrolTask] = []
-    passed_over = [
-        EnrolItem(path=str(p), subject=None, status="skipped", reason="not in a subject folder")
-        for p in sorted(path.iterdir())
-        if p.is_file() and _looks_like_image(p)
-    ]
-    for folder in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        name = validate_subject_id(folder.name)
-        tasks.extend(EnrolTask(p, name) for p in _images_in(folder))
+    passed_over: list[EnrolItem] = []
+    for entry in _entries(path):
+        if entry.is_dir() and not entry.name.startswith("."):
+            folder_tasks, folder_items = _subject_folder(entry)
+            tasks.extend(folder_tasks)
+            passed_over.extend(folder_items)
+        elif entry.is_dir():
+            reason = "hidden folder, not enrolled (rename it without the leading dot)"
+            passed_over.append(_entry_item(entry, None, "skipped", reason))
+        else:
+            reason = "not in a subject folder (put photos in a folder named after the subject)"
+            passed_over.append(_entry_item(entry, None, "skipped", reason))
     return tasks, passed_over
 
 
@@ -178,12 +243,16 @@ class Enroller:
                 f"--retain-until {request.retain_until} is in the past; nothing was enrolled"
             )
         tasks, items = plan(request.path, request.subject)
+        temp_files_removed = self.photos.clean_stale_temp_files(gallery.id)
         known_subjects, enrolled_hashes = self._existing(gallery.id)
         subjects_before = len(known_subjects)
         total = len(tasks)
+        if progress:
+            for item in items:  # entries the plan passed over, reported as they are found
+                progress(item, 0, total)
         done = 0
         since_save = 0
-        prepared_photos = self._prepare_all(tasks, gallery, enrolled_hashes)
+        prepared_photos = _skip_repeats(self._prepare_all(tasks, gallery, enrolled_hashes))
         for batch in _batches(prepared_photos, STORE_BATCH):
             stored = self._store_batch(request, gallery, batch, known_subjects)
             for prepared, item in zip(batch, stored, strict=True):
@@ -209,6 +278,7 @@ class Enroller:
                 any(w.startswith(DUPLICATE_WARNING) for w in i.warnings) for i in items
             ),
             seconds=round(time.perf_counter() - started, 3),
+            temp_files_removed=temp_files_removed,
             items=items,
         )
 
@@ -251,14 +321,14 @@ class Enroller:
 
     def _prepare(self, task: EnrolTask, gallery: Gallery, done: set[tuple[str, str]]) -> Prepared:
         """Read, decode, detect and embed one photo; keep its bytes if the gallery does."""
-        prepared = Prepared(task)
+        prepared = Prepared(task, warnings=list(task.notices))
         try:
-            data = _read_checked(task.path)
+            data = read_image_file(task.path, name=displayable(str(task.path)))
             prepared.sha256 = hashlib.sha256(data).hexdigest()
             if (task.subject, prepared.sha256) in done:
                 prepared.skipped = True
                 return prepared
-            image = load_image(data, name=str(task.path))
+            image = load_image(data, name=displayable(str(task.path)))
             analyzer = self.analyzers.get(gallery.pipeline)
             faces = analyzer.detect(image.pixels)
             prepared.faces_found = len(faces)
@@ -269,7 +339,9 @@ class Enroller:
                 prepared.warnings.append(
                     f"{len(faces)} faces found; enrolled the largest (use a single-face photo)"
                 )
-            prepared.face = analyzer.embed(image.pixels, faces[0])
+            prepared.face = require_finite(
+                analyzer.embed(image.pixels, faces[0]), f"face in {displayable(task.path.name)}"
+            )
             prepared.image_format, prepared.width, prepared.height = (
                 image.format,
                 image.width,
@@ -311,10 +383,17 @@ class Enroller:
             image_ids, changes = self._commit(
                 request, gallery, [p for p, _ in ready], known_subjects
             )
+        except (SQLAlchemyError, FacetrailError) as error:
+            if len(ready) > 1:  # find the photo that cannot be stored; store the others
+                return [
+                    self._store_batch(request, gallery, [prepared], known_subjects)[0]
+                    for prepared in batch
+                ]
+            self._forget_photos(ready)
+            ready[0][1].reason = f"could not be stored: {_first_line(error)}"
+            return items
         except BaseException:
-            for prepared, _ in ready:
-                if prepared.photo_created:
-                    self.photos.delete(prepared.photo_path)
+            self._forget_photos(ready)
             raise
         for model, (generation, template_ids, vectors) in changes.items():
             self.catalog.apply(
@@ -324,10 +403,19 @@ class Enroller:
                 add=(np.array(template_ids, np.int64), np.stack(vectors)),
             )
         for (prepared, item), image_id in zip(ready, image_ids, strict=True):
+            if image_id is None:
+                item.status, item.reason = "skipped", CONCURRENT_SKIP
+                continue
             quality = prepared.face.quality if prepared.face else None
             item.status, item.image_id = "enrolled", image_id
             item.quality = quality.score if quality else None
         return items
+
+    def _forget_photos(self, ready: list[tuple[Prepared, EnrolItem]]) -> None:
+        """Remove the photo files this run wrote for photos that were not stored."""
+        for prepared, _ in ready:
+            if prepared.photo_created:
+                self.photos.delete(prepared.photo_path)
 
     def _duplicate_warnings(self, batch: list[Prepared], gallery: Gallery) -> list[list[str]]:
         """For each new subject's face: existing (or same-batch) subjects it matches."""
@@ -365,14 +453,14 @@ class Enroller:
         gallery: Gallery,
         batch: list[Prepared],
         known_subjects: dict[str, int],
-    ) -> tuple[list[int], dict[str, tuple[int, list[int], list[np.ndarray]]]]:
+    ) -> tuple[list[int | None], dict[str, tuple[int, list[int], list[np.ndarray]]]]:
         """Subjects, images, templates, one audit entry per photo, and the index generations.
 
         All in one transaction: a crash stores the whole batch or none of it.
         """
         analyzer = self.analyzers.get(gallery.pipeline)
         created: dict[str, int] = {}
-        image_ids: list[int] = []
+        image_ids: list[int | None] = []
         added: dict[str, tuple[list[int], list[np.ndarray]]] = {
             r.name: ([], []) for r in analyzer.recognizers
         }
@@ -382,10 +470,16 @@ class Enroller:
                     session, request, gallery, prepared, known_subjects, created, added
                 )
                 image_ids.append(image_id)
-            generations = {model: bump_generation(session, gallery.id, model) for model in added}
+            generations = {  # none when every photo was stored by a concurrent run
+                model: bump_generation(session, gallery.id, model)
+                for model, (ids, _) in added.items()
+                if ids
+            }
         known_subjects.update(created)
         changes = {
-            model: (generations[model], ids, vectors) for model, (ids, vectors) in added.items()
+            model: (generations[model], ids, vectors)
+            for model, (ids, vectors) in added.items()
+            if ids
         }
         return image_ids, changes
 
@@ -398,7 +492,8 @@ class Enroller:
         known_subjects: dict[str, int],
         created: dict[str, int],
         added: dict[str, tuple[list[int], list[np.ndarray]]],
-    ) -> int:
+    ) -> int | None:
+        """Store one photo; None when a concurrent enrolment has just stored it."""
         face, task = prepared.face, prepared.task
         assert face is not None
         quality = face.quality
@@ -412,7 +507,7 @@ class Enroller:
             format=prepared.image_format,
             width=prepared.width,
             height=prepared.height,
-            file_name=task.path.name,
+            file_name=displayable(task.path.name),
             source=request.source,
             legal_basis=request.legal_basis,
             collected_at=request.collected_at,
@@ -420,8 +515,19 @@ class Enroller:
             photo_path=prepared.photo_path,
             faces_found=prepared.faces_found,
         )
-        session.add(record)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(record)
+                session.flush()
+        except IntegrityError:  # a concurrent enrolment stored this photo for the subject
+            found = session.scalar(
+                select(Image.id).where(
+                    Image.subject_id == subject_id, Image.sha256 == prepared.sha256
+                )
+            )
+            if found is None:
+                raise
+            return None
         templates = []
         for model, (ids, vectors) in added.items():
             recognizer = next(
@@ -456,7 +562,7 @@ class Enroller:
             details={
                 "image_id": record.id,
                 "sha256": prepared.sha256,
-                "file": task.path.name,
+                "file": displayable(task.path.name),
                 "faces_found": prepared.faces_found,
                 "quality": round(quality.score, 1) if quality else None,
                 "models": sorted(added),
@@ -501,16 +607,38 @@ def subject_in_transaction(
 def _initial_item(prepared: Prepared) -> EnrolItem:
     """The report line of a photo before storing: skipped, failed, or pending."""
     item = EnrolItem(
-        path=str(prepared.task.path),
+        path=displayable(str(prepared.task.path)),
         subject=prepared.task.subject,
         status="failed",
         warnings=list(prepared.warnings),
     )
     if prepared.skipped:
-        item.status, item.reason = "skipped", "already enrolled"
+        item.status, item.reason = "skipped", prepared.skip_reason
     elif not prepared.ready:
         item.reason = prepared.error or "not processed"
     return item
+
+
+def _skip_repeats(prepared: Iterator[Prepared]) -> Iterator[Prepared]:
+    """Prepared photos, an identical file already in this run for the subject marked skipped."""
+    first: dict[tuple[str, str], Path] = {}
+    for item in prepared:
+        key = (item.task.subject, item.sha256)
+        if item.ready and key in first:
+            item.skipped = True
+            item.skip_reason = (
+                f"identical to {displayable(first[key].name)!r} (same bytes) for subject"
+                f" {item.task.subject!r}; enrolled once"
+            )
+        elif item.ready:
+            first[key] = item.task.path
+        yield item
+
+
+def _first_line(error: Exception) -> str:
+    """A short reason for a storage error: the driver's message, not the SQL and its values."""
+    text = str(getattr(error, "orig", None) or error).strip()
+    return (text.splitlines() or [type(error).__name__])[0][:300]
 
 
 def _batches(prepared: Iterator[Prepared], size: int) -> Iterator[list[Prepared]]:
@@ -523,22 +651,6 @@ def _batches(prepared: Iterator[Prepared], size: int) -> Iterator[list[Prepared]
             batch = []
     if batch:
         yield batch
-
-
-def _read_checked(path: Path) -> bytes:
-    """The file's bytes, refusing an over-large file before reading it."""
-    try:
-        size = os.stat(path).st_size
-    except OSError as error:
-        raise ImageError(str(path), f"cannot read file: {error.strerror}") from error
-    if size > DEFAULT_LIMITS.max_bytes:
-        raise ImageError(
-            str(path), f"file is {size} bytes, over the {DEFAULT_LIMITS.max_bytes}-byte limit"
-        )
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise ImageError(str(path), f"cannot read file: {error.strerror}") from error
 
 
 class Enrolment:
@@ -637,7 +749,7 @@ RECORD_SKIPPED = "not an ANSI/NIST-ITL transaction file (enrol photo folders sep
 PLAN_BYTES = 256 * 1024 * 1024  # image bytes of a folder's transactions held at once
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RecordTask(EnrolTask):
     """One Type-10 FACE image of a transaction file, to enrol as one subject."""
 
@@ -891,7 +1003,7 @@ class RecordEnroller(Enroller):
         known_subjects: dict[str, int],
         created: dict[str, int],
         added: dict[str, tuple[list[int], list[np.ndarray]]],
-    ) -> int:
+    ) -> int | None:
         """The Enroller's row, with the record's source, capture date and provenance."""
         task = prepared.task
         if not isinstance(task, RecordTask):
@@ -902,6 +1014,8 @@ class RecordEnroller(Enroller):
         image_id = super()._insert_photo(
             session, own, gallery, prepared, known_subjects, created, added
         )
+        if image_id is None:  # a concurrent enrolment stored it just now
+            return None
         record = session.get(Image, image_id)
         assert record is not None
         record.file_name = task.label

@@ -94,6 +94,57 @@ class WatchRequest:
     max_seconds: float | None = None
     pace: bool = False  # deliver a file's frames at their own timestamps, as a camera would
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
+    # Why a threshold below the calibrated 1:1 threshold is used (audited); without it, such
+    # a threshold is refused: it alerts on bystanders and stores their crops.
+    below_calibrated_reason: str | None = None
+
+
+def check_watch_request(request: WatchRequest) -> None:
+    """InvalidInputError naming the first numeric option out of its range."""
+    if request.stride < 1:
+        raise InvalidInputError(f"--stride must be at least 1, got {request.stride}")
+    if not 1 <= request.crop_retention_days <= MAX_CROP_RETENTION_DAYS:
+        raise InvalidInputError(
+            f"--crop-retention-days must be 1-{MAX_CROP_RETENTION_DAYS},"
+            f" got {request.crop_retention_days}"
+        )
+    if request.max_frames is not None and request.max_frames < 1:
+        raise InvalidInputError(
+            f"--max-frames must be at least 1 (leave it out for no limit), got {request.max_frames}"
+        )
+    if request.max_seconds is not None and not (
+        math.isfinite(request.max_seconds) and request.max_seconds > 0
+    ):
+        raise InvalidInputError(
+            "--max-seconds must be a positive number of seconds (leave it out for no limit),"
+            f" got {request.max_seconds}"
+        )
+    if request.threshold is not None and not math.isfinite(request.threshold):
+        raise InvalidInputError(
+            f"--threshold must be a finite similarity score (or 'auto'), got {request.threshold}"
+        )
+    reason = request.below_calibrated_reason
+    if reason is not None and not reason.strip():
+        raise InvalidInputError("--below-calibrated-threshold needs --reason TEXT saying why")
+
+
+def operator_threshold(request: WatchRequest, calibration: Calibration) -> tuple[float, str]:
+    """The operator's threshold and how it is described; below calibrated needs a reason."""
+    assert request.threshold is not None
+    threshold, calibrated = float(request.threshold), calibration.threshold
+    if threshold >= calibrated:
+        return threshold, "set by the operator"
+    if request.below_calibrated_reason is None:
+        raise InvalidInputError(
+            f"--threshold {threshold:g} is below the calibrated 1:1 threshold {calibrated:.3f}"
+            f" of {calibration.spec}: it alerts on bystanders and keeps their face crops."
+            " Use the calibrated threshold ('auto') or a higher one, or pass"
+            " --below-calibrated-threshold --reason TEXT (recorded in the audit)"
+        )
+    return threshold, (
+        f"set by the operator BELOW the calibrated {calibrated:.3f}:"
+        f" {request.below_calibrated_reason.strip()}"
+    )
 
 
 @dataclass(slots=True)
@@ -225,13 +276,7 @@ class DeploymentRunner:
     def start(self) -> DeploymentStart:
         """Check the authorisation, open the source, freeze the watchlist, record the start."""
         request = self.request
-        if request.stride < 1:
-            raise InvalidInputError(f"--stride must be at least 1, got {request.stride}")
-        if not 1 <= request.crop_retention_days <= MAX_CROP_RETENTION_DAYS:
-            raise InvalidInputError(
-                f"--crop-retention-days must be 1-{MAX_CROP_RETENTION_DAYS},"
-                f" got {request.crop_retention_days}"
-            )
+        check_watch_request(request)
         gallery_name = None
         try:
             with self.kernel.database.reader() as session:
@@ -263,8 +308,7 @@ class DeploymentRunner:
                     f" {calibration.measured_at})"
                 )
             else:
-                self.threshold = float(request.threshold)
-                threshold_source = "set by the operator"
+                self.threshold, threshold_source = operator_threshold(request, calibration)
             self.source = VideoSource(
                 request.source, policy=request.reconnect, stride=request.stride, pace=request.pace
             )
@@ -338,6 +382,8 @@ class DeploymentRunner:
                     "excluded": [e.model_dump() for e in frozen.excluded],
                     "threshold": round(self.threshold, 6),
                     "threshold_source": threshold_source,
+                    "below_calibrated_threshold": self.threshold < calibration.threshold,
+                    "calibrated_threshold": round(calibration.threshold, 6),
                     "expected_false_alerts_per_face": estimate.per_face,
                     "frame_stride": request.stride,
                     "crop_retention_days": request.crop_retention_days,
@@ -431,6 +477,7 @@ class DeploymentRunner:
             realtime_factor=round(duration / wall, 3) if wall > 0 else 0.0,
             reconnects=source.reconnects,
             frames_dropped=source.dropped,
+            corrupt_packets_skipped=source.corrupt_packets,
             status=status,
             status_detail=detail,
             deployment_id=self.deployment_id or 0,
@@ -592,6 +639,7 @@ class DeploymentRunner:
                     "duration_s": summary.duration_s,
                     "processing_fps": summary.processing_fps,
                     "reconnects": summary.reconnects,
+                    "corrupt_packets_skipped": summary.corrupt_packets_skipped,
                 },
             )
 

@@ -94,6 +94,7 @@ class DeploymentSummary(BaseModel):
     status: str
     status_detail: str
     deployment_id: int
+    corrupt_packets_skipped: int = Field(0, description="damaged video packets skipped")
 
 
 class AlertInfo(BaseModel):

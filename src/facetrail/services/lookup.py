@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,10 +21,15 @@ def find_gallery(session: Session, name: str) -> Gallery:
 
 
 def find_subject(session: Session, gallery: Gallery, subject: str) -> Subject:
-    """The subject `subject` of `gallery`, or NotFoundError."""
-    record = session.scalar(
-        select(Subject).where(Subject.gallery_id == gallery.id, Subject.external_id == subject)
-    )
+    """The subject `subject` of `gallery` (as given, else as enrolment normalises names:
+    NFC, trimmed), or NotFoundError."""
+    record = None
+    for name in dict.fromkeys((subject, unicodedata.normalize("NFC", subject).strip())):
+        record = session.scalar(
+            select(Subject).where(Subject.gallery_id == gallery.id, Subject.external_id == name)
+        )
+        if record is not None:
+            break
     if record is None:
         raise NotFoundError(f"subject {subject!r} is not in gallery {gallery.name!r}")
     return record

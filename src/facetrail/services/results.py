@@ -35,6 +35,9 @@ class SearchResult(BaseModel):
     authorisation: int
     audit_id: int
     faces: list[FaceResult]
+    top_capped_to: int | None = Field(
+        None, description="--top was above the authorisation's max_candidates: this cap was used"
+    )
 
 
 class VerifyResult(BaseModel):
@@ -44,6 +47,9 @@ class VerifyResult(BaseModel):
     pipeline: str
     calibration: str
     faces_found: list[int] = Field(description="faces detected in image A and image B")
+    faces_used: list[int] = Field(
+        default_factory=list, description="the face compared in A and B (1 = largest)"
+    )
     quality: list[float]
     audit_id: int
 
@@ -70,6 +76,9 @@ class EnrolReport(BaseModel):
     subjects_created: int
     duplicate_warnings: int
     seconds: float
+    temp_files_removed: int = Field(
+        default=0, description="stale temp files of killed runs removed"
+    )
     items: list[EnrolItem]
 
 

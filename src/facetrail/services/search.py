@@ -12,7 +12,7 @@ from facetrail.biometrics.pipeline import FaceAnalyzer
 from facetrail.core.access import INVESTIGATOR, declare, requires
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
-from facetrail.errors import AuthorisationError, InvalidInputError
+from facetrail.errors import InvalidInputError
 from facetrail.index.catalog import IndexCatalog
 from facetrail.services.authorisations import check_covers
 from facetrail.services.lookup import find_gallery
@@ -96,11 +96,9 @@ class Search:
                     actor=context.actor if context.signed_in else None,
                 )
                 assert record is not None
+                capped = None  # the authorisation's cap applies: the cap is returned, and said
                 if record.max_candidates is not None and top > record.max_candidates:
-                    raise AuthorisationError(
-                        f"authorisation {authorisation} allows at most {record.max_candidates}"
-                        f" candidates, {top} asked for"
-                    )
+                    capped = top = record.max_candidates
                 image = probe_image(request.probe)  # a photo or a transaction's FACE image
                 analyzer = self.kernel.analyzers.get(request.pipeline or gallery_record.pipeline)
                 check_models(gallery_record, analyzer)
@@ -119,6 +117,7 @@ class Search:
                         "probe_sha256": image.sha256,
                         "pipeline": str(analyzer.spec),
                         "top": top,
+                        "top_requested": request.top,
                         "faces": len(results),
                         "candidates_returned": [len(r.candidates) for r in results],
                         "above_threshold": [
@@ -135,4 +134,5 @@ class Search:
                 authorisation=authorisation,
                 audit_id=entry.id,
                 faces=results,
+                top_capped_to=capped,
             )

@@ -8,10 +8,11 @@ from pathlib import Path
 from sqlalchemy.orm import selectinload
 
 from facetrail.biometrics.face import Face
+from facetrail.biometrics.finite import require_finite
 from facetrail.core.access import INVESTIGATOR, declare, requires
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
-from facetrail.errors import AuthorisationError, NoFaceError
+from facetrail.errors import AuthorisationError, InvalidInputError, NoFaceError
 from facetrail.media.images import load_image
 from facetrail.services.authorisations import check_covers
 from facetrail.services.results import VerifyResult
@@ -31,6 +32,31 @@ class VerifyRequest:
     image_b: Path | str | bytes
     pipeline: str | None = None  # default: the configured pipeline
     authorisation: int | None = None
+    # Which face of a photo with several (1 = largest); refused when needed and not given.
+    face_a: int | None = None
+    face_b: int | None = None
+
+
+def pick_face(detected: list[Face], chosen: int | None, label: str, source: str) -> int:
+    """The 0-based index of the face to compare; several faces need an explicit choice."""
+    option = f"--face-{label.lower()}"
+    if chosen is None:
+        if len(detected) == 1:
+            return 0
+        boxes = "; ".join(
+            f"{number} at x={face.box[0]:.0f} y={face.box[1]:.0f} ({face.box[2]:.0f} px wide)"
+            for number, face in enumerate(detected, 1)
+        )
+        raise InvalidInputError(
+            f"image {label} ({source}) holds {len(detected)} faces, largest first: {boxes};"
+            f" pick one with {option} N (or --face N for both photos)"
+        )
+    if not 1 <= chosen <= len(detected):
+        raise InvalidInputError(
+            f"{option} {chosen}: image {label} ({source}) holds {len(detected)} face(s),"
+            f" numbered 1-{len(detected)} largest first"
+        )
+    return chosen - 1
 
 
 class Verification:
@@ -63,7 +89,7 @@ class Verification:
 
     @requires(VERIFY)
     def verify(self, context: Context, request: VerifyRequest) -> VerifyResult:
-        """1:1 comparison of the largest face in each image against the calibrated threshold."""
+        """1:1 comparison of one face in each image (the only one, or the one picked)."""
         authorisation = request.authorisation
         with self.kernel.audited_failure(context, "verify", None, authorisation):
             self._check_authorisation(context, authorisation)
@@ -71,13 +97,17 @@ class Verification:
             decoded = [load_image(request.image_a), load_image(request.image_b)]
             faces: list[Face] = []
             found: list[int] = []
+            used: list[int] = []
+            chosen = {"A": request.face_a, "B": request.face_b}
             for label, image in zip(("A", "B"), decoded, strict=True):
                 detected = analyzer.detect(image.pixels)
                 if not detected:
                     raise NoFaceError(f"image {label} ({image.source}): no face found")
                 found.append(len(detected))
-                faces.append(analyzer.embed(image.pixels, detected[0]))
-            score = analyzer.compare(faces[0], faces[1])
+                index = pick_face(detected, chosen[label], label, image.source)
+                used.append(index + 1)
+                faces.append(analyzer.embed(image.pixels, detected[index]))
+            score = require_finite(analyzer.compare(faces[0], faces[1]), "verify score")
             threshold = analyzer.calibration.threshold
             same = score >= threshold
             with self.kernel.unit_of_work(context) as work:
@@ -90,6 +120,7 @@ class Verification:
                         "score": round(score, 6),
                         "threshold": round(threshold, 6),
                         "same_person": same,
+                        "faces_used": used,
                     },
                 )
             return VerifyResult(
@@ -99,6 +130,7 @@ class Verification:
                 pipeline=str(analyzer.spec),
                 calibration=calibration_label(analyzer.calibration),
                 faces_found=found,
+                faces_used=used,
                 quality=[round(f.quality.score, 1) if f.quality else 0.0 for f in faces],
                 audit_id=entry.id,
             )

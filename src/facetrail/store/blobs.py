@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from facetrail.security.sealing import PLAINTEXT, Sealer
-from facetrail.store.files import write_atomic
+from facetrail.store.files import remove_stale_temp_files, write_atomic
 
 
 class PhotoStore:
@@ -34,6 +34,10 @@ class PhotoStore:
     def read(self, path: str | Path) -> bytes:
         """A stored file's original bytes."""
         return self.sealer.unseal(Path(path).read_bytes(), f"photo {Path(path).name}")
+
+    def clean_stale_temp_files(self, gallery_id: int) -> int:
+        """Remove temp files a killed run left in the gallery's folder; returns how many."""
+        return remove_stale_temp_files(self.root / str(gallery_id))
 
     def delete(self, path: str | Path | None) -> None:
         """Remove a stored file if it is there."""

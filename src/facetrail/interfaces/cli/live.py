@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import signal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from facetrail.errors import InvalidInputError
 from facetrail.interfaces.cli.reports import report_app
@@ -16,11 +16,14 @@ from facetrail.interfaces.cli.support import (
     HomeOption,
     JsonOption,
     err,
+    json_line,
+    notice,
     open_app,
     out,
     parse_date,
     print_json,
     run_with_app,
+    shown,
 )
 from facetrail.services.live import (
     DEFAULT_CROP_RETENTION_DAYS,
@@ -61,7 +64,7 @@ def _print_watchlist(info: WatchlistInfo) -> None:
         )
     out.print(table)
     for exclusion in info.excluded:
-        err.print(f"[yellow]excluded:[/] {exclusion.subject}: {exclusion.reason}")
+        err.print(notice("excluded:", "yellow", f"{shown(exclusion.subject)}: {exclusion.reason}"))
 
 
 @watchlist_app.command("create")
@@ -173,11 +176,15 @@ def _print_start(start: DeploymentStart) -> None:
         )
         if estimate.per_1000_faces > WARN_FALSE_ALERTS_PER_1000:
             err.print(
-                f"[bold yellow]WARNING[/]: at this threshold a {estimate.watchlist_size}-subject"
-                f" watchlist is expected to raise more than {WARN_FALSE_ALERTS_PER_1000:g}"
-                " false alert per 1,000 faces; measure the threshold for your watchlist size"
-                f" with `facetrail eval watchlist --watchlist-size {estimate.watchlist_size}`"
-                " and pass it with --threshold"
+                notice(
+                    "WARNING:",
+                    "bold yellow",
+                    f"at this threshold a {estimate.watchlist_size}-subject"
+                    f" watchlist is expected to raise more than {WARN_FALSE_ALERTS_PER_1000:g}"
+                    " false alert per 1,000 faces; measure the threshold for your watchlist size"
+                    f" with `facetrail eval watchlist --watchlist-size {estimate.watchlist_size}`"
+                    " and pass it with --threshold",
+                )
             )
     err.print(f"frame stride {start.frame_stride}; processing (Ctrl-C stops and records the end)")
 
@@ -185,13 +192,17 @@ def _print_start(start: DeploymentStart) -> None:
 def _print_alert(event: AlertEvent, as_json: bool) -> None:
     if as_json:
         keys = ("alert_id", "subject", "score", "frame", "time_s", "track")
-        typer.echo(json.dumps({k: getattr(event, k) for k in keys}, ensure_ascii=False))
+        typer.echo(json_line({k: getattr(event, k) for k in keys}))
         return
     out.print(
-        f"[bold red]ALERT {event.alert_id}[/]: possible match {event.subject}, score"
-        f" {event.score:.3f} (threshold {event.threshold:.3f}), frame {event.frame}"
-        f" at {event.time_s:.2f} s, track {event.track} - an officer must compare the faces"
-        f" (`facetrail alerts show {event.alert_id}`)"
+        notice(
+            f"ALERT {event.alert_id}:",
+            "bold red",
+            f"possible match {shown(event.subject)}, score"
+            f" {event.score:.3f} (threshold {event.threshold:.3f}), frame {event.frame}"
+            f" at {event.time_s:.2f} s, track {event.track} - an officer must compare the faces"
+            f" (`facetrail alerts show {event.alert_id}`)",
+        )
     )
 
 
@@ -225,9 +236,24 @@ def watch(
     realtime: Annotated[
         bool, typer.Option("--realtime", help="play a video file at its own speed, as a camera")
     ] = False,
+    below_calibrated: Annotated[
+        bool,
+        typer.Option(
+            "--below-calibrated-threshold",
+            help="allow --threshold below the calibrated 1:1 threshold (needs --reason; audited)",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="why the threshold is below the calibrated one (audited)"),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Run a live deployment: alert when a face matches the watchlist (a human decides)."""
+    if below_calibrated and not (reason and reason.strip()):
+        raise InvalidInputError("--below-calibrated-threshold needs --reason TEXT saying why")
+    if reason is not None and not below_calibrated:
+        raise InvalidInputError("--reason goes with --below-calibrated-threshold")
     request = WatchRequest(
         source=source,
         watchlist=watchlist,
@@ -239,6 +265,7 @@ def watch(
         max_frames=max_frames,
         max_seconds=max_seconds,
         pace=realtime,
+        below_calibrated_reason=reason if below_calibrated else None,
     )
     application = open_app(home)
     try:
@@ -261,16 +288,18 @@ def watch(
             realtime_factor=summary.realtime_factor,
             reconnects=summary.reconnects,
             frames_dropped=summary.frames_dropped,
+            corrupt_packets_skipped=summary.corrupt_packets_skipped,
             status=summary.status,
             status_detail=summary.status_detail,
         )
-        typer.echo(json.dumps({"summary": payload}, ensure_ascii=False))
+        typer.echo(json_line({"summary": payload}))
         return
     out.print(
         f"deployment {summary.deployment_id} {summary.status} ({summary.status_detail}):"
         f" {summary.frames} frames, {summary.faces_processed} faces, {summary.tracks} tracks,"
         f" {summary.alerts} alerts; {summary.processing_fps:.1f} frames/s,"
-        f" {summary.realtime_factor:.2f}x real time, {summary.reconnects} reconnects"
+        f" {summary.realtime_factor:.2f}x real time, {summary.reconnects} reconnects,"
+        f" {summary.corrupt_packets_skipped} damaged packets skipped"
     )
 
 
@@ -302,7 +331,7 @@ def alerts_list(
             f"{row.score:.3f}",
             f"{row.threshold:.3f}",
             f"{row.time_s:.2f}",
-            row.outcome or "[yellow]awaiting decision[/]",
+            row.outcome or Text("awaiting decision", style="yellow"),
         )
     out.print(table)
 
@@ -310,7 +339,7 @@ def alerts_list(
 def _print_alert_detail(info: AlertInfo) -> None:
     out.print(
         f"alert {info.alert_id} (deployment {info.deployment_id}): possible match"
-        f" [bold]{info.subject}[/], similarity {info.score:.3f} against calibrated threshold"
+        f" {shown(info.subject)}, similarity {info.score:.3f} against calibrated threshold"
         f" {info.threshold:.3f}; frame {info.frame} at {info.time_s:.2f} s, track {info.track},"
         f" face quality {info.quality:.0f}/100"
     )
@@ -318,8 +347,9 @@ def _print_alert_detail(info: AlertInfo) -> None:
     out.print(f"  watchlist image: {info.reference_path or '(gallery keeps no photos)'}")
     out.print(f"  crop kept until: {info.crop_retain_until:%Y-%m-%d %H:%M} UTC")
     out.print(
-        "[bold]Compare the two faces yourself before acting: the system suggests a possible"
-        " match, a trained officer decides.[/]"
+        "Compare the two faces yourself before acting: the system suggests a possible"
+        " match, a trained officer decides.",
+        style="bold",
     )
     if info.outcome:
         out.print(

@@ -19,6 +19,7 @@ from facetrail.interfaces.cli.support import (
     PipelineOption,
     err,
     global_options,
+    notice,
     out,
     parse_date,
     parse_moment,
@@ -26,6 +27,7 @@ from facetrail.interfaces.cli.support import (
     resolved_home,
     run_with_app,
     set_global_options,
+    shown,
     upgrade_home,
 )
 from facetrail.services.results import EnrolItem, SearchResult, TransactionExport
@@ -140,7 +142,9 @@ def enrol(
     retain = parse_date(retain_until, "--retain-until")
     collected = parse_moment(collected_at, "--collected-at")
     if not legal_basis:
-        err.print("[yellow]warning:[/] no --legal-basis given; provenance will be incomplete")
+        err.print(
+            notice("warning:", "yellow", "no --legal-basis given; provenance will be incomplete")
+        )
     with Progress(
         TextColumn("enrolling"),
         BarColumn(),
@@ -155,9 +159,11 @@ def enrol(
             bar.update(task, completed=done, total=total)
             if not as_json:
                 for warning in item.warnings:
-                    err.print(f"[yellow]warning:[/] {item.path}: {warning}")
+                    err.print(notice("warning:", "yellow", shown(f"{item.path}: {warning}")))
                 if item.status == "failed":
-                    err.print(f"[red]failed:[/] {item.path}: {item.reason}")
+                    err.print(notice("failed:", "red", shown(f"{item.path}: {item.reason}")))
+                elif item.status == "skipped" and not item.reason.startswith("already enrolled"):
+                    err.print(notice("skipped:", "yellow", shown(f"{item.path}: {item.reason}")))
 
         report = run_with_app(
             home,
@@ -280,7 +286,10 @@ def search(
     authorisation: Annotated[
         int, typer.Option("--authorisation", help="id from `facetrail authorise`")
     ],
-    top: Annotated[int, typer.Option("--top", help="candidates per face (1-200)")] = DEFAULT_TOP,
+    top: Annotated[
+        int,
+        typer.Option("--top", help="candidates per face (1-200; at most the authorisation's cap)"),
+    ] = DEFAULT_TOP,
     pipeline: PipelineOption = None,
     export_candidates: Annotated[
         Path | None,
@@ -316,9 +325,19 @@ def search(
         f"{len(result.faces)} face(s) in {probe.name}; threshold {result.threshold:.3f}"
         f" ({result.calibration}); audit entry {result.audit_id}"
     )
+    if result.top_capped_to is not None:
+        err.print(
+            notice(
+                "note:",
+                "yellow",
+                f"--top {top} is above authorisation {authorisation}'s cap;"
+                f" {result.top_capped_to} candidates per face returned",
+            )
+        )
     out.print(
-        "[bold]Candidates are investigative leads, not identifications: a trained person"
-        " must compare the faces.[/]"
+        "Candidates are investigative leads, not identifications: a trained person"
+        " must compare the faces.",
+        style="bold",
     )
     for number, face in enumerate(result.faces, 1):
         table = Table(title=f"face {number} at {face.box}, quality {face.quality:.0f}/100")
@@ -344,13 +363,37 @@ def verify(
     authorisation: Annotated[
         int | None, typer.Option("--authorisation", help="authorisation to record")
     ] = None,
+    face: Annotated[
+        int | None,
+        typer.Option("--face", help="face to compare in both photos (1 = largest)", min=1),
+    ] = None,
+    face_a: Annotated[
+        int | None,
+        typer.Option("--face-a", help="face to compare in the first photo (1 = largest)", min=1),
+    ] = None,
+    face_b: Annotated[
+        int | None,
+        typer.Option("--face-b", help="face to compare in the second photo (1 = largest)", min=1),
+    ] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Compare the largest face in two photos (1:1) against the calibrated threshold."""
+    """Compare a face in each of two photos (1:1) against the calibrated threshold.
+
+    A photo with several faces needs --face-a / --face-b (or --face for both) to say which.
+    """
+    picked_a = face_a if face_a is not None else face
+    picked_b = face_b if face_b is not None else face
     result = run_with_app(
         home,
-        lambda a: a.verify(image_a, image_b, pipeline=pipeline, authorisation=authorisation),
+        lambda a: a.verify(
+            image_a,
+            image_b,
+            pipeline=pipeline,
+            authorisation=authorisation,
+            face_a=picked_a,
+            face_b=picked_b,
+        ),
     )
     if as_json:
         print_json(result)
@@ -600,7 +643,7 @@ def main() -> None:
     try:
         app()
     except FacetrailError as error:
-        err.print(f"[red]error:[/] {error}", highlight=False)
+        err.print(notice("error:", "red", str(error)), highlight=False)
         sys.exit(error.exit_code)
 
 

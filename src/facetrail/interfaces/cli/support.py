@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from datetime import date, datetime
@@ -12,15 +13,70 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.text import Text
 
 import facetrail
+from facetrail.biometrics.finite import require_finite
 from facetrail.config import Settings
 from facetrail.core.kernel import Kernel
-from facetrail.errors import InvalidInputError
+from facetrail.errors import InvalidInputError, NonFiniteValueError
 from facetrail.facade import Facetrail
 
-out = Console()
-err = Console(stderr=True)
+# Characters never written to the terminal as they are: controls (escape sequences, carriage
+# returns), invisible format characters (zero-width, bidi overrides), separators, and lone
+# surrogates (bytes of a file name that were not UTF-8).
+UNPRINTABLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+SURROGATE_ESCAPES = range(0xDC80, 0xDD00)
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """`text` safe for a terminal: every control, invisible or non-UTF-8 character escaped.
+
+    Escapes read like Python's (`\\x1b`, `\\u202e`); a byte that was not UTF-8 (a surrogate
+    escape from the file system) shows as that byte, `\\xe9`.
+    """
+    if text.isprintable():
+        return text
+    pieces = []
+    for ch in text:
+        code = ord(ch)
+        if ch == "\n" and keep_newlines:
+            pieces.append(ch)
+        elif code in SURROGATE_ESCAPES:
+            pieces.append(f"\\x{code - 0xDC00:02x}")
+        elif unicodedata.category(ch) in UNPRINTABLE_CATEGORIES:
+            pieces.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            pieces.append(ch)
+    return "".join(pieces)
+
+
+def shown(value: object) -> str:
+    """A user-supplied value (a name, a path) for a message line: escaped, newlines too."""
+    return printable(str(value))
+
+
+class SafeConsole(Console):
+    """A Rich console that prints every string literally: no markup, no emoji codes, and
+    control characters escaped, so names and file names can never style or drive the
+    terminal. Styling is given explicitly (`style=`, `notice`), never inside the text."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(markup=False, emoji=False, **options)
+
+    def render_str(self, text: str, **options: Any) -> Text:  # type: ignore[override]
+        """The text as a literal Text (markup and emoji off), control characters escaped."""
+        options["markup"], options["emoji"] = False, False
+        return super().render_str(printable(text, keep_newlines=True), **options)
+
+
+def notice(label: str, style: str, message: str) -> Text:
+    """`label` styled (e.g. "warning:" in yellow) then `message`, printed literally."""
+    return Text.assemble((label, style), " ", printable(message, keep_newlines=True))
+
+
+out = SafeConsole()
+err = SafeConsole(stderr=True)
 
 HomeOption = Annotated[
     Path | None,
@@ -97,7 +153,24 @@ def print_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
         payload = [item.model_dump(mode="json") for item in value]
     else:
         payload = value
-    typer.echo(json.dumps(payload, ensure_ascii=False))
+    typer.echo(json_line(payload))
+
+
+def json_line(payload: Any) -> str:
+    """One line of strict JSON: NaN or infinity is refused (it is not JSON), never printed.
+
+    Strings holding bytes that were not UTF-8 are written with ASCII escapes instead.
+    """
+    require_finite(payload, "the --json output")
+    try:
+        text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
+    except ValueError as error:  # a float subclass or object the walk did not see
+        raise NonFiniteValueError(f"the --json output is not valid JSON: {error}") from None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(payload, ensure_ascii=True, allow_nan=False)
+    return text
 
 
 def parse_date(value: str | None, option: str) -> date | None:
