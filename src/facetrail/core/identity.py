@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import NoReturn
 
 from sqlalchemy import func, select
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 from facetrail.core.access import PermissionDeniedError
 from facetrail.core.context import TOKEN, Context
 from facetrail.security.passwords import TOKENS, matches
+from facetrail.store.models import AuditEntry
 from facetrail.store.oversight_models import ApiToken, User
 from facetrail.store.types import utcnow
 
@@ -77,6 +79,31 @@ def authenticate(session: Session, name: str | None, token: str | None) -> Conte
         raise refused
     check_token_current(record)
     return context_of(record)
+
+
+def authenticate_token(session: Session, token: str, request_id: str | None = None) -> Context:
+    """The Context of whoever holds `token` (it names its id); PermissionDeniedError if not."""
+    token_id, secret = token_parts(token)
+    record = session.get(ApiToken, token_id)
+    if record is None or not matches(TOKENS, record.token_hash, secret):
+        raise PermissionDeniedError("the token is not valid")
+    check_token_current(record)
+    return context_of(record, request_id)
+
+
+def failed_sign_ins(session: Session, name: str, since: datetime) -> int:
+    """How many password sign-ins for `name` were refused since `since` (from the audit trail)."""
+    return int(
+        session.scalar(
+            select(func.count(AuditEntry.id)).where(
+                AuditEntry.action == "users.token",
+                AuditEntry.outcome == "refused",
+                func.lower(AuditEntry.target) == name.strip().lower(),
+                AuditEntry.occurred_at >= since,
+            )
+        )
+        or 0
+    )
 
 
 def refresh(session: Session, context: Context) -> Context:
