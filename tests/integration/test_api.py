@@ -184,10 +184,9 @@ def _walk(
     detail = inv.get("/api/v1/galleries/custody/subjects/Elon_Musk").json()
     assert detail["image_records"][0]["source"] == "custody suite"
     missing = inv.get("/api/v1/galleries/custody/subjects/Nobody")
-    cli_missing = _cli(
-        home, database_url, {"FACETRAIL_USER": "investigator", "FACETRAIL_TOKEN": tokens["investigator"]},
-        "subjects", "show", "Nobody", "--gallery", "custody",
-    )  # fmt: skip
+    env = {"FACETRAIL_USER": "investigator", "FACETRAIL_TOKEN": tokens["investigator"]}
+    show = ("subjects", "show", "Nobody", "--gallery", "custody")
+    cli_missing = _cli(home, database_url, env, *show)
     assert cli_missing.returncode != 0
     assert f"error: {_problem(missing, 404)['detail']}" in cli_missing.stderr
 
@@ -211,7 +210,6 @@ def _walk(
     assert searched.status_code == 200, searched.text
     api_result = searched.json()
     assert api_result["faces"][0]["candidates"][0]["subject"] == "Elon_Musk"
-    env = {"FACETRAIL_USER": "investigator", "FACETRAIL_TOKEN": tokens["investigator"]}
     cli = _cli(home, database_url, env, "search", str(probe), "--gallery", "custody",
                "--authorisation", str(auth_id), "--top", "3", "--json")  # fmt: skip
     assert cli.returncode == 0, cli.stderr
