@@ -11,6 +11,7 @@ from facetrail.core.access import ROLES
 from facetrail.core.context import Context
 from facetrail.interfaces.api.deps import ContextDep, ServicesDep
 from facetrail.interfaces.api.problems import PROBLEM_RESPONSES
+from facetrail.interfaces.api.routes.params import RecordId
 from facetrail.services.users import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS, IssuedToken, UserInfo
 
 router = APIRouter(tags=["accounts"], responses=PROBLEM_RESPONSES)
@@ -62,7 +63,9 @@ def issue_token(body: TokenRequest, services: ServicesDep) -> IssuedToken:
 
 
 @router.delete("/tokens/{token_id}", status_code=204, response_class=Response)
-def revoke_token(token_id: int, body: Reason, services: ServicesDep, context: ContextDep) -> None:
+def revoke_token(
+    token_id: RecordId, body: Reason, services: ServicesDep, context: ContextDep
+) -> None:
     """Revoke one API token."""
     services.users.revoke_token(context, token_id, body.reason)
 

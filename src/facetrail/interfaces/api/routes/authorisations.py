@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from facetrail.interfaces.api.deps import ContextDep, ServicesDep
 from facetrail.interfaces.api.problems import PROBLEM_RESPONSES
+from facetrail.interfaces.api.routes.params import RecordId
 from facetrail.services.authorisations import DEFAULT_VALID_DAYS, AuthorisationRequest
 from facetrail.services.results import AuthorisationInfo
 
@@ -71,14 +72,16 @@ def list_authorisations(services: ServicesDep, context: ContextDep) -> list[Auth
 
 
 @router.get("/authorisations/{authorisation_id}", response_model=AuthorisationInfo)
-def show(authorisation_id: int, services: ServicesDep, context: ContextDep) -> AuthorisationInfo:
+def show(
+    authorisation_id: RecordId, services: ServicesDep, context: ContextDep
+) -> AuthorisationInfo:
     """One authorisation."""
     return services.authorisations.show(context, authorisation_id)
 
 
 @router.post("/authorisations/{authorisation_id}/revoke", response_model=AuthorisationInfo)
 def revoke(
-    authorisation_id: int, body: Revoke, services: ServicesDep, context: ContextDep
+    authorisation_id: RecordId, body: Revoke, services: ServicesDep, context: ContextDep
 ) -> AuthorisationInfo:
     """Revoke an authorisation now."""
     return services.authorisations.revoke(context, authorisation_id, body.reason)

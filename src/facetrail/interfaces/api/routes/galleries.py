@@ -16,6 +16,7 @@ from facetrail.errors import InvalidInputError, PayloadTooLargeError
 from facetrail.interfaces.api.deps import ContextDep, PoolDep, ServicesDep, StateDep
 from facetrail.interfaces.api.jobs import JobInfo
 from facetrail.interfaces.api.problems import PROBLEM_RESPONSES
+from facetrail.interfaces.api.routes.params import RecordId
 from facetrail.interfaces.api.uploads import read_image
 from facetrail.media.images import sniff_format
 from facetrail.services.enrolment import IMAGE_SUFFIXES, EnrolRequest
@@ -200,12 +201,14 @@ async def bulk_enrol(
 
 
 @router.get("/enrolments/{job_id}", response_model=JobInfo)
-def enrolment_job(job_id: int, state: StateDep, context: ContextDep) -> JobInfo:
+def enrolment_job(job_id: RecordId, state: StateDep, context: ContextDep) -> JobInfo:
     """A bulk enrolment's progress (done of total) and, once done, its report."""
     return state.jobs.info(job_id, context.actor)
 
 
 @router.post("/enrolments/{job_id}/resume", response_model=JobInfo, status_code=202)
-def resume_job(job_id: int, state: StateDep, services: ServicesDep, context: ContextDep) -> JobInfo:
+def resume_job(
+    job_id: RecordId, state: StateDep, services: ServicesDep, context: ContextDep
+) -> JobInfo:
     """Run a failed bulk enrolment again; photos already enrolled are skipped."""
     return state.jobs.resume(job_id, services.enrolment.enrol, context)

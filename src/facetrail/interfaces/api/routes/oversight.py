@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from facetrail.interfaces.api.deps import ContextDep, ServicesDep
 from facetrail.interfaces.api.problems import PROBLEM_RESPONSES
+from facetrail.interfaces.api.routes.params import RecordId
 from facetrail.services.deletion import DeletionRequestInfo
 from facetrail.services.retention import DueImage, PolicyInfo, RetentionReport
 from facetrail.services.transparency import DpiaInfo
@@ -136,7 +137,7 @@ def request_deletion(
 
 @router.post("/deletion-requests/{request_id}/decision", response_model=DeletionRequestInfo)
 def decide_deletion(
-    request_id: int, body: DeletionDecision, services: ServicesDep, context: ContextDep
+    request_id: RecordId, body: DeletionDecision, services: ServicesDep, context: ContextDep
 ) -> DeletionRequestInfo:
     """Grant (erase at once) or refuse a deletion request."""
     return services.deletions.decide(

@@ -17,6 +17,7 @@ from facetrail.core.context import Context
 from facetrail.interfaces.api.deployments import DeploymentStatus
 from facetrail.interfaces.api.deps import ContextDep, ServicesDep, StateDep
 from facetrail.interfaces.api.problems import PROBLEM_RESPONSES
+from facetrail.interfaces.api.routes.params import OptionalRecordId, RecordId
 from facetrail.interfaces.api.services import Services
 from facetrail.interfaces.api.state import ServerState
 from facetrail.services.live import DEFAULT_CROP_RETENTION_DAYS, DEFAULT_STRIDE, WatchRequest
@@ -112,7 +113,7 @@ def _require_watch(services: Services, context: Context) -> None:
 
 @router.get("/deployments/{deployment_id}", response_model=DeploymentStatus)
 def deployment_status(
-    deployment_id: int, services: ServicesDep, context: ContextDep, state: StateDep
+    deployment_id: RecordId, services: ServicesDep, context: ContextDep, state: StateDep
 ) -> DeploymentStatus:
     """Whether a deployment of this server runs, and its summary once it ended."""
     _require_watch(services, context)
@@ -121,7 +122,7 @@ def deployment_status(
 
 @router.post("/deployments/{deployment_id}/stop", response_model=DeploymentStatus)
 async def stop_deployment(
-    deployment_id: int, services: ServicesDep, context: ContextDep, state: StateDep
+    deployment_id: RecordId, services: ServicesDep, context: ContextDep, state: StateDep
 ) -> DeploymentStatus:
     """Stop a deployment; answers once it has recorded its end."""
     _require_watch(services, context)
@@ -132,7 +133,7 @@ async def stop_deployment(
 
 @router.get("/deployments/{deployment_id}/report", response_model=DeploymentReport)
 def deployment_report(
-    deployment_id: int, services: ServicesDep, context: ContextDep
+    deployment_id: RecordId, services: ServicesDep, context: ContextDep
 ) -> DeploymentReport:
     """The figures a post-deployment review asks for."""
     return services.alerts.report(context, deployment_id)
@@ -142,7 +143,7 @@ def deployment_report(
 def list_alerts(
     services: ServicesDep,
     context: ContextDep,
-    deployment: int | None = None,
+    deployment: OptionalRecordId = None,
     undecided: bool = False,
 ) -> list[AlertInfo]:
     """Alerts, newest first."""
@@ -150,7 +151,7 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertInfo)
-def show_alert(alert_id: int, services: ServicesDep, context: ContextDep) -> AlertInfo:
+def show_alert(alert_id: RecordId, services: ServicesDep, context: ContextDep) -> AlertInfo:
     """One alert."""
     return services.alerts.show(context, alert_id)
 
@@ -160,14 +161,16 @@ def show_alert(alert_id: int, services: ServicesDep, context: ContextDep) -> Ale
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}, "description": "crop beside reference"}},
 )
-def alert_image(alert_id: int, services: ServicesDep, context: ContextDep) -> Response:
+def alert_image(alert_id: RecordId, services: ServicesDep, context: ContextDep) -> Response:
     """JPEG: the live crop (left) beside the watchlist image (right)."""
     data = services.alerts.side_by_side(context, alert_id)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.post("/alerts/{alert_id}/decision", response_model=AlertInfo)
-def decide(alert_id: int, body: Decision, services: ServicesDep, context: ContextDep) -> AlertInfo:
+def decide(
+    alert_id: RecordId, body: Decision, services: ServicesDep, context: ContextDep
+) -> AlertInfo:
     """Record the operator's decision (once), audited."""
     return services.alerts.decide(
         context,
@@ -207,7 +210,7 @@ async def alert_events(
     responses={200: {"content": {"text/event-stream": {}}, "description": "alert events"}},
 )
 async def alert_stream(
-    deployment_id: int,
+    deployment_id: RecordId,
     request: Request,
     services: ServicesDep,
     context: ContextDep,
