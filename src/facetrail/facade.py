@@ -27,6 +27,7 @@ from facetrail.services.authorising import Authorisations
 from facetrail.services.calibrations import Calibrations
 from facetrail.services.deletion import DeletionService
 from facetrail.services.enrolment import Enrolment, EnrolRequest, Progress
+from facetrail.services.examination import Examinations
 from facetrail.services.galleries import Galleries
 from facetrail.services.gallery_records import GalleryRequest
 from facetrail.services.keys import KeyService
@@ -111,6 +112,7 @@ class Facetrail:
         self.alerts = Bound(Alerts(kernel_), self.context)
         self.deployments = Bound(Deployments(kernel_), self.context)
         self.calibrations = Bound(Calibrations(kernel_), self.context)
+        self.examinations = Bound(Examinations(kernel_), self.context)
 
     # -- lifecycle and caller ---------------------------------------------------------
 

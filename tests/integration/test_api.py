@@ -217,6 +217,18 @@ def _walk(
     assert cli_result["audit_id"] != api_result["audit_id"]
     assert {**cli_result, "audit_id": 0} == {**api_result, "audit_id": 0}
 
+    outcome = inv.post(
+        f"/api/v1/searches/{api_result['audit_id']}/outcome",
+        json={"outcome": "potential_candidate", "subject": "Elon_Musk", "note": "same scar"},
+    )
+    assert outcome.status_code == 201, outcome.text
+    assert outcome.json()["examiner"] == "investigator"
+    foreign = ao.post(
+        f"/api/v1/searches/{api_result['audit_id']}/outcome",
+        json={"outcome": "inconclusive", "note": "x"},
+    )
+    _problem(foreign, 403)
+
     same = (photo(faces_dir, "Katy_Perry", 1), photo(faces_dir, "Katy_Perry", 2))
     verified = inv.post(
         "/api/v1/verify",

@@ -81,6 +81,8 @@ ENDPOINTS: list[tuple[str, str, str, str, Request]] = [
                    "data": {"gallery": "custody", "authorisation": "999"}}),
     ("POST", "/api/v1/verify", "/api/v1/verify", "verify",
      lambda r, j: {"files": {"a": ("a.jpg", j, "image/jpeg"), "b": ("b.jpg", j, "image/jpeg")}}),
+    ("POST", "/api/v1/searches/{audit_id}/outcome", "/api/v1/searches/999/outcome",
+     "search.outcome", _json({"outcome": "inconclusive", "note": "poor probe"})),
     ("POST", "/api/v1/authorisations", "/api/v1/authorisations", "authorisation.grant",
      _json(AUTH)),
     ("GET", "/api/v1/authorisations", "/api/v1/authorisations", "authorisation.read", _none),

@@ -17,6 +17,7 @@ from facetrail.errors import FacetrailError
 from facetrail.evaluation.runs import RunOptions
 from facetrail.facade import Facetrail
 from facetrail.services.calibrations import CalibrationRequest
+from facetrail.services.examination import OutcomeRequest
 from facetrail.services.live import WatchRequest
 
 PASSWORD = "a long enough password"
@@ -32,6 +33,7 @@ SERVICES = (
     "alerts",
     "deployments",
     "calibrations",
+    "examinations",
 )
 # Calls that need no permission: signing in, bootstrapping, lifecycle, helpers.
 UNCHECKED = {
@@ -170,6 +172,11 @@ CALLS: list[tuple[str, str, Call]] = [
         "alerts.side_by_side",
         "alerts.read",
         lambda a, r, t: a.alerts.side_by_side(999),
+    ),
+    (
+        "examinations.record",
+        "search.outcome",
+        lambda a, r, t: a.examinations.record(OutcomeRequest(999, "inconclusive", "poor probe")),
     ),
     # `facetrail calibrate` checks before measuring and again before storing.
     ("calibrations.calibrate", "calibrate", lambda a, r, t: _calibrate(a, t)),

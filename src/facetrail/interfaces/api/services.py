@@ -12,6 +12,7 @@ from facetrail.services.authorising import Authorisations
 from facetrail.services.calibrations import Calibrations
 from facetrail.services.deletion import DeletionService
 from facetrail.services.enrolment import Enrolment
+from facetrail.services.examination import Examinations
 from facetrail.services.galleries import Galleries
 from facetrail.services.live import Deployments
 from facetrail.services.maintenance import IndexMaintenance
@@ -47,6 +48,7 @@ class Services:
     alerts: Alerts
     deployments: Deployments
     calibrations: Calibrations
+    examinations: Examinations
 
 
 def build_services(kernel: Kernel) -> Services:
@@ -71,4 +73,5 @@ def build_services(kernel: Kernel) -> Services:
         alerts=Alerts(kernel),
         deployments=Deployments(kernel),
         calibrations=Calibrations(kernel),
+        examinations=Examinations(kernel),
     )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, UploadFile
+from pydantic import BaseModel, Field
 
 from facetrail.errors import FacetrailError
 from facetrail.interfaces.api.deps import ContextDep, MetricsDep, PoolDep, ServicesDep
 from facetrail.interfaces.api.problems import PROBLEM_RESPONSES
+from facetrail.interfaces.api.routes.params import RecordId
 from facetrail.interfaces.api.uploads import read_image
+from facetrail.services.examination import OutcomeInfo, OutcomeRequest
 from facetrail.services.results import SearchResult, VerifyResult
 from facetrail.services.search import DEFAULT_TOP, SearchRequest
 from facetrail.services.verification import VerifyRequest
@@ -63,3 +66,18 @@ async def verify(
         raise
     metrics.verifications.labels("ok").inc()
     return result
+
+
+class Outcome(BaseModel):
+    outcome: Literal["potential_candidate", "no_candidate", "inconclusive"]
+    note: str = Field(min_length=1, max_length=4000)
+    subject: str | None = Field(default=None, max_length=200)
+
+
+@router.post("/searches/{audit_id}/outcome", response_model=OutcomeInfo, status_code=201)
+def record_outcome(
+    audit_id: RecordId, body: Outcome, services: ServicesDep, context: ContextDep
+) -> OutcomeInfo:
+    """The examiner's outcome of one of their searches (the search's audit_id), audited."""
+    request = OutcomeRequest(audit_id, body.outcome, body.note, body.subject)
+    return services.examinations.record(context, request)
