@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -43,8 +43,12 @@ def status_of(error: FacetrailError) -> int:
     return int(getattr(error, "http_status", 400))
 
 
-def _facetrail_error(request: Request, error: Exception) -> JSONResponse:
+def _facetrail_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, FacetrailError)
+    console = getattr(request.app.state, "console_error", None)
+    if console is not None and not request.url.path.startswith("/api/"):
+        response: Response = console(request, error)
+        return response
     headers: dict[str, str] = {}
     if isinstance(error, BusyError):
         headers["Retry-After"] = str(error.retry_after)

@@ -12,7 +12,7 @@ STATIC = Path(__file__).parent / "static"
 
 def install_console(app: FastAPI) -> None:
     """Add the console pages (/) and its static files (/static) to the app."""
-    from facetrail.interfaces.web.pages import router
+    from facetrail.interfaces.web.pages import install_pages
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(router)
+    install_pages(app)
