@@ -33,7 +33,7 @@ def _client(server: LiveServer) -> httpx.Client:
 def test_sign_in_sets_a_strict_httponly_session_and_csrf_guards_every_change(
     served: tuple[LiveServer, dict[str, str]],
 ) -> None:
-    server, names = served
+    server, _names = served
     with _client(server) as browser:
         page = browser.get("/")
         assert page.status_code == 200 and 'action="/login"' in page.text
@@ -118,7 +118,7 @@ def test_repeated_failed_sign_ins_lock_the_account_and_are_audited(
 def test_session_cookie_is_no_bearer_token_and_a_bearer_token_no_session(
     served: tuple[LiveServer, dict[str, str]],
 ) -> None:
-    server, names = served
+    server, _names = served
     with _client(server) as browser:
         sign_in(browser, "admin")
         cookie = browser.cookies[SESSION_COOKIE]
