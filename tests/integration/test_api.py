@@ -326,6 +326,10 @@ def _walk(
     assert op.get("/api/v1/alerts").json() == []
     _problem(op.get("/api/v1/alerts/999"), 404)
     _problem(op.get("/api/v1/deployments/999"), 404)
+    # A record id beyond 64 bits is refused as input (it overflowed SQLite: a 500 before).
+    assert "alert_id" in _problem(op.get("/api/v1/alerts/" + "9" * 30), 422)["detail"]
+    docs = op.get("/api/docs")
+    assert docs.status_code == 200 and "/api/v1/search" in docs.text and "<script" not in docs.text
 
     # subjects: delete, rebuild
     deleted = admin.delete(
