@@ -403,7 +403,8 @@ def test_full_model_pool_answers_503_with_retry_after(tmp_path: Path, faces_dir:
 
 
 def test_facetrail_serve_process_contract(tmp_path: Path) -> None:
-    """`facetrail serve --host H --port P` as a real process: /healthz, refusal off loopback."""
+    """`facetrail serve --port P --workers 2` as real processes: /healthz, OpenAPI 3.1, and a
+    home without accounts refused beyond loopback."""
     from tests.integration.api_support import free_port
 
     home = tmp_path / "home"
@@ -415,7 +416,8 @@ def test_facetrail_serve_process_contract(tmp_path: Path) -> None:
     assert refused.returncode != 0 and "loopback" in refused.stderr
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "facetrail", "serve", "--home", str(home), "--port", str(port)],
+        [sys.executable, "-m", "facetrail", "serve", "--home", str(home), "--port", str(port),
+         "--workers", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
