@@ -346,6 +346,7 @@ def _walk(
         .post("/api/v1/tokens", json={"name": "operator", "password": PASSWORD, "label": "spare"})
         .json()
     )
+    assert server.client(spare["token"]).get("/api/v1/galleries").status_code == 200
     revoked = admin.request(
         "DELETE", f"/api/v1/tokens/{spare['token_id']}", json={"reason": "lost"}
     )
