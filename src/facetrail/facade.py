@@ -293,6 +293,10 @@ class Facetrail:
         """One subject with the provenance of each enrolled image."""
         return self._subjects.show(self.context(), gallery, subject)
 
+    def subject_photo(self, gallery: str, image_id: int) -> bytes:
+        """The kept photo of one enrolled image (audited)."""
+        return self._subjects.photo(self.context(), gallery, image_id)
+
     def delete_subject(self, gallery: str, subject: str, reason: str = "") -> DeleteResult:
         """Delete a subject's images, templates, index entries and kept photos."""
         return self._subjects.delete(self.context(), gallery, subject, reason)

@@ -217,6 +217,10 @@ def _walk(
     assert cli_result["audit_id"] != api_result["audit_id"]
     assert {**cli_result, "audit_id": 0} == {**api_result, "audit_id": 0}
 
+    best = api_result["faces"][0]["candidates"][0]["image_id"]
+    kept = inv.get(f"/api/v1/galleries/custody/images/{best}")
+    assert kept.status_code == 200 and kept.content == photo(faces_dir, "Elon_Musk").read_bytes()
+    _problem(inv.get("/api/v1/galleries/custody/images/999999"), 404)
     outcome = inv.post(
         f"/api/v1/searches/{api_result['audit_id']}/outcome",
         json={"outcome": "potential_candidate", "subject": "Elon_Musk", "note": "same scar"},

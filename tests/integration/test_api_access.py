@@ -69,6 +69,8 @@ ENDPOINTS: list[tuple[str, str, str, str, Request]] = [
     ("GET", "/api/v1/subjects", "/api/v1/subjects?gallery=custody", "subjects.read", _none),
     ("GET", "/api/v1/galleries/{gallery}/subjects/{subject}",
      "/api/v1/galleries/custody/subjects/nobody", "subjects.read", _none),
+    ("GET", "/api/v1/galleries/{gallery}/images/{image_id}",
+     "/api/v1/galleries/custody/images/999", "subjects.read", _none),
     ("DELETE", "/api/v1/galleries/{gallery}/subjects/{subject}",
      "/api/v1/galleries/custody/subjects/nobody", "subjects.delete", _none),
     ("POST", "/api/v1/galleries/{gallery}/subjects/{subject}/images",

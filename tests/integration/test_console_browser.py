@@ -141,6 +141,10 @@ def test_investigator_searches_a_real_photo_and_records_an_outcome(
     first = page.locator(".candidates tr.above td.subject").first.inner_text()
     assert first == "Elon_Musk"
     assert "threshold" in page.inner_text("#results h2")
+    page.locator(".candidates tr.above summary").first.click()
+    page.wait_for_function(
+        "[...document.querySelectorAll('img.candidate-photo')].some(i => i.naturalWidth > 0)"
+    )
     page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
     page.check("input[value=potential_candidate]")
     page.fill("input[name=subject]", "Elon_Musk")

@@ -88,6 +88,7 @@ CALLS: list[tuple[str, str, Call]] = [
     ("enrol", "enrol", lambda a, r, t: a.enrol(t / "missing.jpg", gallery="custody", subject="s")),
     ("subjects", "subjects.read", lambda a, r, t: a.subjects("custody")),
     ("subject", "subjects.read", lambda a, r, t: a.subject("custody", "nobody")),
+    ("subject_photo", "subjects.read", lambda a, r, t: a.subject_photo("custody", 999)),
     ("delete_subject", "subjects.delete", lambda a, r, t: a.delete_subject("custody", "nobody")),
     (
         "search",
@@ -238,6 +239,7 @@ FACADE_USE_CASES = {
     "enrol": "Enrolment.enrol",
     "subjects": "Subjects.list",
     "subject": "Subjects.show",
+    "subject_photo": "Subjects.photo",
     "delete_subject": "Subjects.delete",
     "search": "Search.search",
     "verify": "Verification.verify",

@@ -87,3 +87,11 @@ def record_outcome(
     )
     message = f"outcome recorded for search {recorded.search_audit_id}: {recorded.outcome}"
     return page(request, "search.html", caller, message=message, **_choices(caller))
+
+
+@router.get("/search/photo/{gallery}/{image_id}")
+def candidate_photo(caller: CallerDep, gallery: str, image_id: int) -> Response:
+    """A candidate's enrolled photo, for the side-by-side comparison (audited)."""
+    data = caller.state.services.subjects.photo(caller.context, gallery, image_id)
+    kind = sniff_format(data[:32]) or "jpeg"
+    return Response(data, media_type=f"image/{kind}", headers={"Cache-Control": "no-store"})

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from facetrail.errors import InvalidInputError, PayloadTooLargeError
@@ -80,6 +80,21 @@ def show_subject(
 ) -> SubjectDetail:
     """One subject with the provenance of each enrolled image."""
     return services.subjects.show(context, gallery, subject)
+
+
+@router.get(
+    "/galleries/{gallery}/images/{image_id}",
+    response_class=Response,
+    responses={200: {"content": {"image/*": {}}, "description": "the kept photo"}},
+)
+def image_photo(
+    gallery: str, image_id: RecordId, services: ServicesDep, context: ContextDep
+) -> Response:
+    """The kept photo of an enrolled image (a candidate's `image_id`), audited."""
+    data = services.subjects.photo(context, gallery, image_id)
+    kind = sniff_format(data[:32]) or "octet-stream"
+    media = f"image/{kind}" if kind != "octet-stream" else "application/octet-stream"
+    return Response(data, media_type=media, headers={"Cache-Control": "no-store"})
 
 
 @router.delete("/galleries/{gallery}/subjects/{subject}", response_model=DeleteResult)
