@@ -29,6 +29,7 @@ from facetrail.services.authorising import Authorisations
 from facetrail.services.calibrations import Calibrations
 from facetrail.services.deletion import DeletionService
 from facetrail.services.enrolment import Enrolment, EnrolRequest, Progress
+from facetrail.services.examination import Examinations
 from facetrail.services.galleries import Galleries
 from facetrail.services.gallery_records import GalleryRequest
 from facetrail.services.keys import KeyService
@@ -125,6 +126,7 @@ class Facetrail:
         self.alerts = Bound(Alerts(kernel_), self.context)
         self.deployments = Bound(Deployments(kernel_), self.context)
         self.calibrations = Bound(Calibrations(kernel_), self.context)
+        self.examinations = Bound(Examinations(kernel_), self.context)
 
     # -- lifecycle and caller ---------------------------------------------------------
 
@@ -311,6 +313,10 @@ class Facetrail:
     def subject(self, gallery: str, subject: str) -> SubjectDetail:
         """One subject with the provenance of each enrolled image."""
         return self._subjects.show(self.context(), gallery, subject)
+
+    def subject_photo(self, gallery: str, image_id: int) -> bytes:
+        """The kept photo of one enrolled image (audited)."""
+        return self._subjects.photo(self.context(), gallery, image_id)
 
     def delete_subject(self, gallery: str, subject: str, reason: str = "") -> DeleteResult:
         """Delete a subject's images, templates, index entries and kept photos."""

@@ -17,6 +17,7 @@ from facetrail.errors import FacetrailError
 from facetrail.evaluation.runs import RunOptions
 from facetrail.facade import Facetrail
 from facetrail.services.calibrations import CalibrationRequest
+from facetrail.services.examination import OutcomeRequest
 from facetrail.services.live import WatchRequest
 from facetrail.services.results import SearchResult
 
@@ -33,6 +34,7 @@ SERVICES = (
     "alerts",
     "deployments",
     "calibrations",
+    "examinations",
 )
 # Calls that need no permission: signing in, bootstrapping, lifecycle, helpers.
 UNCHECKED = {
@@ -97,6 +99,7 @@ CALLS: list[tuple[str, str, Call]] = [
     ("enrol", "enrol", lambda a, r, t: a.enrol(t / "missing.jpg", gallery="custody", subject="s")),
     ("subjects", "subjects.read", lambda a, r, t: a.subjects("custody")),
     ("subject", "subjects.read", lambda a, r, t: a.subject("custody", "nobody")),
+    ("subject_photo", "subjects.read", lambda a, r, t: a.subject_photo("custody", 999)),
     ("delete_subject", "subjects.delete", lambda a, r, t: a.delete_subject("custody", "nobody")),
     (
         "export_subject",
@@ -192,6 +195,11 @@ CALLS: list[tuple[str, str, Call]] = [
         "alerts.read",
         lambda a, r, t: a.alerts.side_by_side(999),
     ),
+    (
+        "examinations.record",
+        "search.outcome",
+        lambda a, r, t: a.examinations.record(OutcomeRequest(999, "inconclusive", "poor probe")),
+    ),
     # `facetrail calibrate` checks before measuring and again before storing.
     ("calibrations.calibrate", "calibrate", lambda a, r, t: _calibrate(a, t)),
 ]
@@ -252,6 +260,7 @@ FACADE_USE_CASES = {
     "enrol": "Enrolment.enrol",
     "subjects": "Subjects.list",
     "subject": "Subjects.show",
+    "subject_photo": "Subjects.photo",
     "delete_subject": "Subjects.delete",
     "export_subject": "RecordExchange.export_subject",
     "export_candidates": "RecordExchange.export_candidates",

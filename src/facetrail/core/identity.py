@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import datetime
 from typing import NoReturn
 
 from sqlalchemy import func, select
@@ -10,6 +12,7 @@ from sqlalchemy.orm import Session
 from facetrail.core.access import PermissionDeniedError
 from facetrail.core.context import TOKEN, Context
 from facetrail.security.passwords import TOKENS, matches
+from facetrail.store.models import AuditEntry
 from facetrail.store.oversight_models import ApiToken, User
 from facetrail.store.types import utcnow
 
@@ -77,6 +80,50 @@ def authenticate(session: Session, name: str | None, token: str | None) -> Conte
         raise refused
     check_token_current(record)
     return context_of(record)
+
+
+# (token id, SHA-256 of the secret) -> the stored hash it was verified against: a server
+# checks the same token on every request, and the Argon2 check costs ~10 ms each time.
+# The record is still read (and revocation, expiry, a disabled user checked) every time.
+_verified: dict[tuple[int, str], str] = {}
+_VERIFIED_MAX = 4096
+
+
+def _secret_matches(record: ApiToken, secret: str) -> bool:
+    key = (record.id, hashlib.sha256(secret.encode()).hexdigest())
+    if _verified.get(key) == record.token_hash:
+        return True
+    if not matches(TOKENS, record.token_hash, secret):
+        return False
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[key] = record.token_hash
+    return True
+
+
+def authenticate_token(session: Session, token: str, request_id: str | None = None) -> Context:
+    """The Context of whoever holds `token` (it names its id); PermissionDeniedError if not."""
+    token_id, secret = token_parts(token)
+    record = session.get(ApiToken, token_id)
+    if record is None or not _secret_matches(record, secret):
+        raise PermissionDeniedError("the token is not valid")
+    check_token_current(record)
+    return context_of(record, request_id)
+
+
+def failed_sign_ins(session: Session, name: str, since: datetime) -> int:
+    """How many password sign-ins for `name` were refused since `since` (from the audit trail)."""
+    return int(
+        session.scalar(
+            select(func.count(AuditEntry.id)).where(
+                AuditEntry.action == "users.token",
+                AuditEntry.outcome == "refused",
+                func.lower(AuditEntry.target) == name.strip().lower(),
+                AuditEntry.occurred_at >= since,
+            )
+        )
+        or 0
+    )
 
 
 def refresh(session: Session, context: Context) -> Context:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from facetrail.biometrics.pipeline import FaceAnalyzer
 from facetrail.core.access import ADMINISTRATOR, declare
 from facetrail.core.unit_of_work import UnitOfWork
-from facetrail.errors import InvalidInputError
+from facetrail.errors import ConflictError, InvalidInputError
 from facetrail.services.results import GalleryInfo
 from facetrail.store.models import Gallery, Image, Subject, Template
 
@@ -66,7 +66,7 @@ def create_gallery(work: UnitOfWork, request: GalleryRequest, default_pipeline: 
     spec = request.pipeline or default_pipeline
     FaceAnalyzer.from_spec(spec)  # refuses a bad spec before anything is stored
     if work.session.scalar(select(Gallery).where(Gallery.name == cleaned)):
-        raise InvalidInputError(f"gallery {cleaned!r} already exists")
+        raise ConflictError(f"gallery {cleaned!r} already exists")
     gallery = Gallery(
         name=cleaned,
         pipeline=spec,

@@ -8,6 +8,7 @@ from sqlalchemy.orm import selectinload
 from facetrail.core.access import ADMINISTRATOR, INVESTIGATOR, OPERATOR, declare, requires
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
+from facetrail.errors import NotFoundError
 from facetrail.index.catalog import bump_generation
 from facetrail.services.erasure import Erasure, finish_erasure
 from facetrail.services.lookup import find_gallery, find_subject
@@ -90,6 +91,24 @@ class Subjects:
                 created_at=record.created_at,
                 image_records=[image_info(image) for image in images],
             )
+
+    @requires(SUBJECTS_READ)
+    def photo(self, context: Context, gallery: str, image_id: int) -> bytes:
+        """The kept photo of one enrolled image of the gallery (side-by-side review), audited."""
+        with self.kernel.unit_of_work(context) as work:
+            record = find_gallery(work.session, gallery)
+            image = work.session.get(Image, image_id)
+            subject = work.session.get(Subject, image.subject_id) if image else None
+            if image is None or subject is None or subject.gallery_id != record.id:
+                raise NotFoundError(f"image {image_id} is not in gallery {gallery!r}")
+            if not image.photo_path:
+                raise NotFoundError(
+                    f"image {image_id}: gallery {gallery!r} keeps templates only, not photos"
+                )
+            path = image.photo_path
+            work.audit("subjects.photo", target=subject.external_id, gallery=gallery,
+                       details={"image_id": image_id})  # fmt: skip
+        return self.kernel.photos.read(path)
 
     @requires(SUBJECTS_DELETE)
     def delete(

@@ -28,7 +28,7 @@ from facetrail.core.access import (
 from facetrail.core.audit import append_audit
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
-from facetrail.errors import InvalidInputError, NotFoundError
+from facetrail.errors import ConflictError, InvalidInputError, NotFoundError
 from facetrail.services.retention_policy import effective_retain_until, policies_in_force
 from facetrail.store.models import AuditEntry, Authorisation, Gallery, Image, Subject
 from facetrail.store.oversight_models import DeletionRequest, Dpia
@@ -132,7 +132,7 @@ class DpiaService:
             raise InvalidInputError(f"review date {review_by} is not after approval {approved_on}")
         with self.kernel.database.transaction() as session:
             if session.scalar(select(Dpia.id).where(Dpia.reference == reference.strip())):
-                raise InvalidInputError(f"DPIA {reference!r} is already recorded")
+                raise ConflictError(f"DPIA {reference!r} is already recorded")
             dpia = Dpia(
                 reference=reference.strip(),
                 title=title.strip(),

@@ -23,7 +23,7 @@ from facetrail.core.audit import append_audit
 from facetrail.core.context import Context
 from facetrail.core.identity import TOKEN_PREFIX, accounts_exist
 from facetrail.core.kernel import Kernel
-from facetrail.errors import InvalidInputError, NotFoundError
+from facetrail.errors import ConflictError, InvalidInputError, NotFoundError
 from facetrail.security.passwords import PASSWORDS, TOKENS
 from facetrail.services.accounts import check_active_user, find_user
 from facetrail.store.oversight_models import ApiToken, User
@@ -67,7 +67,7 @@ def create_user(
     canonical_role = normalise_role(role)
     validate_password(password)
     if session.scalar(select(User).where(User.name == cleaned)) is not None:
-        raise InvalidInputError(f"user {cleaned!r} already exists")
+        raise ConflictError(f"user {cleaned!r} already exists")
     user = User(
         name=cleaned,
         role=canonical_role,

@@ -18,7 +18,7 @@ from facetrail.core.access import ADMINISTRATOR, ROLES, declare, requires
 from facetrail.core.audit import append_audit
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
-from facetrail.errors import InvalidInputError, NotFoundError
+from facetrail.errors import ConflictError, InvalidInputError, NotFoundError
 from facetrail.services.live_results import (
     WatchlistEntryInfo,
     WatchlistInfo,
@@ -75,7 +75,7 @@ class Watchlists:
         with self.kernel.database.transaction() as session:
             gallery_record = find_gallery(session, gallery)
             if session.scalar(select(Watchlist.id).where(Watchlist.name == cleaned)):
-                raise InvalidInputError(f"watchlist {cleaned!r} already exists")
+                raise ConflictError(f"watchlist {cleaned!r} already exists")
             chosen = self._subjects(session, gallery_record, subjects)
             watchlist = Watchlist(
                 name=cleaned,

@@ -637,6 +637,10 @@ from facetrail.interfaces.cli.oversight import register as register_oversight  #
 
 register_oversight(app, audit_app)
 
+from facetrail.interfaces.cli.serve import serve  # noqa: E402  (server)
+
+app.command("serve")(serve)
+
 
 def main() -> None:
     """Console entry point: facetrail errors become one clear line and a non-zero exit."""

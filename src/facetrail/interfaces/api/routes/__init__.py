@@ -1,0 +1,29 @@
+"""Every API router, gathered in one place."""
+
+from fastapi import APIRouter
+
+from facetrail.interfaces.api.routes import (
+    accounts,
+    audit,
+    authorisations,
+    galleries,
+    identification,
+    oversight,
+    reports,
+    watch,
+)
+
+api = APIRouter(prefix="/api/v1")
+for module in (
+    identification,
+    galleries,
+    authorisations,
+    watch,
+    audit,
+    reports,
+    oversight,
+    accounts,
+):
+    api.include_router(module.router)
+
+__all__ = ["api"]

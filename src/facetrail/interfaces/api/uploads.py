@@ -1,0 +1,30 @@
+"""Reading uploaded files within the image limits of media/images.py, before any decoding."""
+
+from __future__ import annotations
+
+from fastapi import UploadFile
+
+from facetrail.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaError
+from facetrail.media.images import DEFAULT_LIMITS, SUPPORTED_TEXT, ImageLimits, sniff_format
+
+CHUNK = 1024 * 1024
+
+
+async def read_image(upload: UploadFile, field: str, limits: ImageLimits = DEFAULT_LIMITS) -> bytes:
+    """The upload's bytes: 413 over the size limit, 415 if not an image type facetrail reads."""
+    data = bytearray()
+    while True:
+        chunk = await upload.read(CHUNK)
+        if not chunk:
+            break
+        data.extend(chunk)
+        if len(data) > limits.max_bytes:
+            raise PayloadTooLargeError(
+                f"{field}: the upload is larger than {limits.max_bytes // CHUNK} MB;"
+                " send a smaller photo"
+            )
+    if not data:
+        raise InvalidInputError(f"{field}: the upload is empty (0 bytes)")
+    if sniff_format(bytes(data[:32])) is None:
+        raise UnsupportedMediaError(f"{field}: not an image facetrail reads ({SUPPORTED_TEXT})")
+    return bytes(data)

@@ -1,0 +1,230 @@
+"""The console in a real browser (Playwright driving Debian's chromium): every role signs in;
+an investigator searches a real photo and records an outcome; an operator runs the shared
+clip and sees each alert within 2 s of the server raising it, decides one, and the report
+shows it; an auditor sees the audit trail verify. Screenshots go to the test's tmp folder."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import facetrail
+from facetrail.core import access
+from tests.integration.api_support import PASSWORD, LiveServer, live_server, photo, settings_for
+from tests.integration.console_support import home_with_roles
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CLIP = "video/short_hamilton_clip.mp4"
+REFERENCES = "video/references"
+ALERT_WITHIN_S = 2.0
+PEOPLE = ("Elon_Musk", "Jeff_Bezos", "Katy_Perry")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium: `apt-get install chromium` (scripts/test does as root)")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def console(
+    tmp_path_factory: pytest.TempPathFactory, faces_dir: Path, shared_data: Path
+) -> Iterator[tuple[LiveServer, dict[str, str], dict[str, int]]]:
+    """A home with a user per role, a custody gallery, a watchlist and two authorisations."""
+    home = tmp_path_factory.mktemp("console") / "home"
+    names = home_with_roles(home)
+    admin = facetrail.open(home, user="admin", token=_token(home, "admin"))
+    for person in PEOPLE:
+        admin.enrol(photo(faces_dir, person), gallery="custody", subject=person, source="custody")
+    admin.enrol(shared_data / REFERENCES, gallery="watch", legal_basis="test", source="refs")
+    admin.watchlists.create("hamilton", gallery="watch", reason="wanted on warrant")
+    admin.close()
+    officer_name = names[access.AUTHORISING_OFFICER]
+    officer = facetrail.open(home, user=officer_name, token=_token(home, officer_name))
+    common = {
+        "legal_basis": "common law",
+        "necessity": "no other lead",
+        "proportionality": "one probe / one camera",
+    }
+    search = officer.authorise(
+        purpose="identify a suspect", case="OP-WEB-1", galleries=["custody"],
+        for_user=names[access.INVESTIGATOR], **common,
+    ).id  # fmt: skip
+    live = officer.authorise(
+        purpose="locate wanted people", case="OP-WEB-2", galleries=["watch"],
+        kind="live_deployment", watchlists=["hamilton"], for_user=names[access.OPERATOR],
+        **common,
+    ).id  # fmt: skip
+    officer.close()
+    with live_server(settings_for(home)) as server:
+        yield server, names, {"search": search, "live": live}
+
+
+def _token(home: Path, name: str) -> str:
+    with facetrail.open(home) as app:
+        return app.users.token(name, PASSWORD).token
+
+
+def _signed_in(browser: Any, server: LiveServer, name: str, shots: Path) -> Any:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server.url + "/")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#signin button")
+    page.wait_for_url("**/home")
+    assert name in page.inner_text("#who")
+    page.screenshot(path=str(shots / f"home-{name}.png"), full_page=True)
+    return page
+
+
+def test_every_role_signs_in_and_sees_only_its_pages(
+    browser: Any, console: tuple[LiveServer, dict[str, str], dict[str, int]], tmp_path: Path
+) -> None:
+    server, names, _ = console
+    expected = {
+        access.INVESTIGATOR: "Search",
+        access.OPERATOR: "Live",
+        access.AUTHORISING_OFFICER: "Authorisations",
+        access.AUDITOR: "Audit trail",
+        access.ADMINISTRATOR: "Administration",
+    }
+    for role, name in names.items():
+        page = _signed_in(browser, server, name, tmp_path)
+        links = page.locator("#pages a").all_inner_texts()
+        assert expected[role] in links, (role, links)
+        for other, title in expected.items():
+            if other != role and title != "Audit trail":
+                assert title not in links, (role, title)
+        if role != access.ADMINISTRATOR:
+            assert "Administration" not in links
+        page.close()
+    assert len(list(tmp_path.glob("home-*.png"))) == len(names)
+
+
+def test_investigator_searches_a_real_photo_and_records_an_outcome(
+    browser: Any,
+    console: tuple[LiveServer, dict[str, str], dict[str, int]],
+    faces_dir: Path,
+    tmp_path: Path,
+) -> None:
+    server, names, auths = console
+    page = _signed_in(browser, server, names[access.INVESTIGATOR], tmp_path)
+    page.goto(server.url + "/search")
+    assert "leads, not identifications" in page.inner_text("main")
+    page.set_input_files("input[name=probe]", str(photo(faces_dir, "Elon_Musk", 2)))
+    page.select_option("select[name=gallery]", "custody")
+    page.select_option("select[name=authorisation]", str(auths["search"]))
+    page.click("#search-form button")
+    page.wait_for_selector("#results")
+    assert page.locator("#probe rect.box").count() >= 1
+    first = page.locator(".candidates tr.above td.subject").first.inner_text()
+    assert first == "Elon_Musk"
+    assert "threshold" in page.inner_text("#results h2")
+    page.locator(".candidates tr.above summary").first.click()
+    page.wait_for_function(
+        "[...document.querySelectorAll('img.candidate-photo')].some(i => i.naturalWidth > 0)"
+    )
+    page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
+    page.check("input[value=potential_candidate]")
+    page.fill("input[name=subject]", "Elon_Musk")
+    page.fill("textarea[name=note]", "same ear shape and scar; refer to examiner two")
+    page.click("#outcome-form button")
+    page.wait_for_selector("#message")
+    assert "outcome recorded" in page.inner_text("#message")
+    page.screenshot(path=str(tmp_path / "search-outcome.png"), full_page=True)
+    page.close()
+
+
+def test_operator_sees_alerts_within_two_seconds_decides_and_the_report_shows_it(
+    browser: Any,
+    console: tuple[LiveServer, dict[str, str], dict[str, int]],
+    shared_data: Path,
+    tmp_path: Path,
+) -> None:
+    server, names, auths = console
+    page = _signed_in(browser, server, names[access.OPERATOR], tmp_path)
+    page.goto(server.url + "/live")
+    page.fill("input[name=source]", str(shared_data / CLIP))
+    page.select_option("select[name=watchlist]", "hamilton")
+    page.select_option("select[name=authorisation]", str(auths["live"]))
+    page.fill("input[name=place]", "theatre")
+    page.click("#start-form button")
+    page.wait_for_url("**/live/*")
+    deployment_id = int(page.url.rsplit("/", 1)[1])
+    page.wait_for_selector("#queue[data-ready='1']")
+    deadline = time.monotonic() + 300
+    while server.state.deployments.status(deployment_id).running:
+        assert time.monotonic() < deadline, "the deployment did not end"
+        time.sleep(0.5)
+    raised = server.state.deployments.raised_at(deployment_id)
+    assert raised, "the clip raised no alert"
+    page.wait_for_function(
+        f"document.querySelectorAll('#queue .alert').length >= {len(raised)}", timeout=10_000
+    )
+    shown = page.evaluate(
+        "Object.fromEntries([...document.querySelectorAll('#queue .alert')]"
+        ".map(a => [a.dataset.alert, parseFloat(a.dataset.shownAt || 'NaN')]))"
+    )
+    delays = {alert_id: shown[str(alert_id)] - at for alert_id, at in raised.items()}
+    assert all(0 <= delay <= ALERT_WITHIN_S for delay in delays.values()), delays
+    page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
+    first = page.locator("#queue .alert form").first
+    first.locator("select[name=outcome]").select_option("confirmed")
+    first.locator("input[name=note]").fill("compared face and tattoo: same person")
+    first.locator("button").click()
+    page.wait_for_url(f"**/live/{deployment_id}")
+    assert page.locator(".decided").count() == 1
+    page.screenshot(path=str(tmp_path / "live-decided.png"), full_page=True)
+    page.close()
+    officer = _signed_in(browser, server, names[access.AUTHORISING_OFFICER], tmp_path)
+    officer.goto(f"{server.url}/deployments/{deployment_id}/report")
+    report = officer.inner_text("#report")
+    assert f"alerts\t{len(raised)}" in report and "confirmed\t1" in report
+    officer.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    officer.goto(server.url + "/authorise")
+    officer.screenshot(path=str(tmp_path / "authorise.png"), full_page=True)
+    officer.goto(server.url + "/deletions")
+    officer.screenshot(path=str(tmp_path / "deletions.png"), full_page=True)
+    officer.close()
+
+
+def test_auditor_sees_the_audit_trail_verify(
+    browser: Any, console: tuple[LiveServer, dict[str, str], dict[str, int]], tmp_path: Path
+) -> None:
+    server, names, _ = console
+    page = _signed_in(browser, server, names[access.AUDITOR], tmp_path)
+    page.goto(server.url + "/audit")
+    page.wait_for_selector("#chain-status.ok")
+    assert "hash chain verified" in page.inner_text("#chain-status")
+    assert page.locator("#entries tr").count() > 1
+    page.screenshot(path=str(tmp_path / "audit.png"), full_page=True)
+    page.goto(server.url + "/foi")
+    assert page.locator("figure.chart").count() >= 1
+    page.screenshot(path=str(tmp_path / "foi.png"), full_page=True)
+    page.close()
+    admin = _signed_in(browser, server, names[access.ADMINISTRATOR], tmp_path)
+    admin.goto(server.url + "/admin")
+    assert "hamilton" not in admin.inner_text("#users")
+    admin.screenshot(path=str(tmp_path / "admin.png"), full_page=True)
+    admin.close()
