@@ -518,6 +518,10 @@ from facetrail.interfaces.cli.oversight import register as register_oversight  #
 
 register_oversight(app, audit_app)
 
+from facetrail.interfaces.cli.federation import register as register_federation  # noqa: E402  (federation)
+
+register_federation(app)
+
 
 def main() -> None:
     """Console entry point: facetrail errors become one clear line and a non-zero exit."""
