@@ -1,6 +1,6 @@
 """Federated step-1 latency: one and three partner nodes (real processes) against a local search.
 
-Usage: python benchmarks/federation.py [--data ../shared/data/faces] [--repeat 10] [--distractors 40]
+Usage: python benchmarks/federation.py [--data DIR] [--repeat 10] [--distractors 40]
 Starts three node processes on loopback (each with its own home, keys and gallery), then
 times, in this run: B's own local search of the probe, a federated search of B, and a
 federated search of B, C and D at once. Prints medians and ratios; not a test.

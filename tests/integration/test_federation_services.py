@@ -175,3 +175,22 @@ def test_reference_not_a_hit_is_refused_by_the_requester(federation) -> None:
     exchange = FederatedExchange(nodes["A"].kernel, transport)
     with pytest.raises(AuthorisationError, match="not a step-1 hit"):
         exchange.confirm(nodes["A"].context(), ConfirmRequest(result.request_id, "B-FORGED", "x"))
+
+
+def test_foi_report_counts_federation_per_partner(federation) -> None:
+    from datetime import date
+
+    nodes, transport, probe = federation
+    _search(nodes, transport, probe)
+    today = utcnow().date()
+    a = nodes["A"].reports.foi(date(today.year, 1, 1), today)
+    b = nodes["B"].reports.foi(date(today.year, 1, 1), today)
+    c = nodes["C"].reports.foi(date(today.year, 1, 1), today)
+    assert a["federation"]["partners"]["B"]["queries_out"] >= 1
+    assert a["federation"]["partners"]["B"]["hits_out"] >= 1
+    assert a["collaborations"]["federated_queries_out"] >= 1
+    assert b["federation"]["partners"]["A"]["queries_in"] >= 1
+    assert b["federation"]["partners"]["A"]["hits_in"] >= 1
+    assert b["federation"]["step2_released"] >= 1  # the releases of the tests before
+    refusals = c["federation"]["partners"]["A"]["refusals_by_reason"]
+    assert any("offence category 'burglary'" in reason for reason in refusals)
