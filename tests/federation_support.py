@@ -31,7 +31,7 @@ class InProcessTransport:
     nodes: dict[str, Facetrail] = field(default_factory=dict)
     delivered: list[bytes] = field(default_factory=list)
 
-    def send(self, url: str, message: Signed, timeout: float) -> Signed:
+    def send(self, url: str, message: Signed, timeout: float, pin: bytes | None = None) -> Signed:
         self.delivered.append(message.body)
         for base, node in self.nodes.items():
             if url.startswith(base):

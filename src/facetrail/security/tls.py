@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import ssl
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from facetrail.errors import InvalidInputError
 
 VALID_DAYS = 825
 
@@ -45,6 +48,21 @@ def self_signed(
         serialization.NoEncryption(),
     )
     return key_pem, certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def check_certificate(pem: bytes, owner: str) -> None:
+    """Refuse what is not a PEM X.509 certificate (naming whose it should be)."""
+    try:
+        x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise InvalidInputError(f"{owner}'s TLS certificate is not a PEM certificate") from None
+
+
+def pinned_context(pem: bytes) -> ssl.SSLContext:
+    """A client TLS context trusting only this one (self-signed) certificate."""
+    context = ssl.create_default_context(cadata=pem.decode("ascii"))
+    context.check_hostname = True
+    return context
 
 
 def certificate_fingerprint(pem: bytes) -> str:

@@ -35,6 +35,7 @@ from facetrail.services.federation_wire import (
     check_reply,
     destination,
     find_partner,
+    pin_for,
 )
 from facetrail.store.federation_models import Exchange, IssuedReference, OutgoingQuery
 from facetrail.store.models import AuditEntry
@@ -104,6 +105,7 @@ class FederatedExchange:
                 partner_name, authorisation_id = self._hit(session, request)
                 partner = find_partner(session, partner_name)
                 url = destination(partner, request.via_router)
+                pin = pin_for(partner, request.via_router)
                 key = partner.public_key
             meta = {
                 "reference": request.reference,
@@ -114,7 +116,7 @@ class FederatedExchange:
                 "confirm", identity.name, partner_name, request.request_id, utcnow(), meta
             )
             timeout = request.timeout or self.kernel.settings.federation_timeout
-            signed = self.transport.send(url, seal(identity.private_key, message), timeout)
+            signed = self.transport.send(url, seal(identity.private_key, message), timeout, pin)
             reply = check_reply(
                 open_signed(signed, lambda _name: key), message, "confirm.answer", utcnow()
             )

@@ -37,6 +37,7 @@ from facetrail.services.federation_wire import (
     check_reply,
     destination,
     find_partner,
+    pin_for,
 )
 from facetrail.store.federation_models import OutgoingQuery
 from facetrail.store.models import Authorisation
@@ -72,6 +73,7 @@ class _Outbound:
     url: str | None
     key: str | None
     message: Message | None
+    pin: bytes | None = None
     error: str = ""
 
 
@@ -188,11 +190,15 @@ class FederatedSearch:
         try:
             partner = find_partner(session, name)  # type: ignore[arg-type]
         except FacetrailError as error:
-            return _Outbound(name, None, None, None, str(error))
+            return _Outbound(name, None, None, None, error=str(error))
         payload = probe_transaction(probe, identity, name, rid)
         message = new_message("search", identity.name, name, rid, utcnow(), meta, payload)
         return _Outbound(
-            name, destination(partner, request.via_router), partner.public_key, message
+            name,
+            destination(partner, request.via_router),
+            partner.public_key,
+            message,
+            pin_for(partner, request.via_router),
         )
 
     def _exchange(
@@ -216,7 +222,10 @@ class FederatedSearch:
             return answer("error", outbound.error)
         try:
             signed = self.transport.send(
-                outbound.url, seal(identity.private_key, outbound.message), timeout
+                outbound.url,
+                seal(identity.private_key, outbound.message),
+                timeout,
+                outbound.pin,
             )
             key = outbound.key
             reply = open_signed(signed, lambda _name: key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from facetrail.security.messages import (
     Signed,
     open_signed,
 )
+from facetrail.security.tls import pinned_context
 from facetrail.services.federation_policy import Policy, policy_from
 from facetrail.store.federation_models import Partner, PartnerPolicy, SeenNonce
 
@@ -112,6 +114,13 @@ def check_reply(reply: Message, sent: Message, kind: str, now: datetime) -> Mess
     return reply
 
 
+def pin_for(partner: Partner, via_router: str | None) -> bytes | None:
+    """The certificate to pin on the way to `partner` (none through a router)."""
+    if via_router or not partner.tls_certificate:
+        return None
+    return partner.tls_certificate.encode()
+
+
 def destination(partner: Partner, via_router: str | None) -> str:
     """Where to POST a message for `partner`: its own URL, or the router's forward URL."""
     if via_router:
@@ -122,18 +131,28 @@ def destination(partner: Partner, via_router: str | None) -> str:
 class Transport(Protocol):
     """Delivers one signed message and returns the signed answer (or raises)."""
 
-    def send(self, url: str, message: Signed, timeout: float) -> Signed: ...
+    def send(
+        self, url: str, message: Signed, timeout: float, pin: bytes | None = None
+    ) -> Signed: ...
 
 
 @dataclass(frozen=True, slots=True)
 class HttpTransport:
     """Messages as HTTP POSTs (the body is the exact signed bytes; headers carry the rest)."""
 
-    def send(self, url: str, message: Signed, timeout: float) -> Signed:
-        """POST and return the answer; TransportTimeout past `timeout` seconds."""
+    def send(self, url: str, message: Signed, timeout: float, pin: bytes | None = None) -> Signed:
+        """POST and return the answer; TransportTimeout past `timeout` seconds.
+
+        `pin`: the only certificate an https partner may present (self-signed, pinned).
+        """
+        verify: ssl.SSLContext | bool = pinned_context(pin) if pin else True
         try:
             response = httpx.post(
-                url, content=message.body, headers=message.headers(), timeout=timeout
+                url,
+                content=message.body,
+                headers=message.headers(),
+                timeout=timeout,
+                verify=verify,
             )
         except httpx.TimeoutException:
             raise TransportTimeout(f"no answer within {timeout:g} s") from None

@@ -13,6 +13,7 @@ from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
 from facetrail.errors import InvalidInputError, NotFoundError
 from facetrail.security.signing import fingerprint, load_public_key
+from facetrail.security.tls import certificate_fingerprint, check_certificate
 from facetrail.services.federation_policy import Policy
 from facetrail.services.federation_results import PartnerInfo
 from facetrail.services.federation_wire import current_policy, find_partner
@@ -37,7 +38,7 @@ class PartnerRequest:
     url: str
     public_key: str
     policy: Policy
-    tls_fingerprint: str | None = None
+    tls_certificate: str | None = None  # the partner's self-signed certificate, pinned
 
 
 def _info(session: Session, partner: Partner) -> PartnerInfo:
@@ -89,6 +90,13 @@ class Partners:
             if not request.url.startswith(("http://", "https://")):
                 raise InvalidInputError(f"--url must be http(s)://host:port, got {request.url!r}")
             load_public_key(request.public_key, f"{request.name}'s public key")
+            if request.tls_certificate:
+                check_certificate(request.tls_certificate.encode(), request.name)
+            elif request.url.startswith("https://"):
+                raise InvalidInputError(
+                    f"an https partner needs its certificate to pin: --tls-certificate FILE"
+                    f" (from `facetrail node show --json` at {request.name})"
+                )
             with self.kernel.unit_of_work(context) as work:
                 session = work.session
                 _check_galleries(session, request.policy)
@@ -104,7 +112,12 @@ class Partners:
                 partner.url = request.url.rstrip("/")
                 partner.public_key = request.public_key.strip() + "\n"
                 partner.fingerprint = fingerprint(request.public_key)
-                partner.tls_fingerprint = request.tls_fingerprint
+                partner.tls_certificate = request.tls_certificate
+                partner.tls_fingerprint = (
+                    certificate_fingerprint(request.tls_certificate.encode())
+                    if request.tls_certificate
+                    else None
+                )
                 partner.active = True
                 partner.removed_at = None
                 partner.removed_by = None

@@ -37,6 +37,7 @@ class Partner(Base):
     public_key: Mapped[str] = mapped_column(Text)
     fingerprint: Mapped[str] = mapped_column(String(64))
     tls_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    tls_certificate: Mapped[str | None] = mapped_column(Text, nullable=True)  # pinned (PEM)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

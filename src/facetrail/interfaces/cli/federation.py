@@ -95,6 +95,9 @@ def node_init(
 @node_app.command("show")
 def node_show(
     pem: Annotated[bool, typer.Option("--pem", help="print only the public key PEM")] = False,
+    certificate: Annotated[
+        bool, typer.Option("--certificate", help="print only the TLS certificate PEM")
+    ] = False,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -104,6 +107,8 @@ def node_show(
         print_json(info)
     elif pem:
         typer.echo(info.public_key, nl=False)
+    elif certificate:
+        typer.echo(info.tls_certificate, nl=False)
     else:
         out.print(f"name: {info.name}\nfingerprint: {info.fingerprint}", highlight=False)
         out.print(f"TLS certificate fingerprint: {info.tls_fingerprint}", highlight=False)
@@ -119,13 +124,22 @@ def partners_add(
     url: Annotated[str, typer.Option("--url", help="the partner node's base URL")],
     public_key: Annotated[Path, typer.Option("--public-key", help="its public key PEM file")],
     policy: Annotated[Path, typer.Option("--policy", help="policy file (TOML or JSON)")],
+    tls_certificate: Annotated[
+        Path | None,
+        typer.Option("--tls-certificate", help="its TLS certificate PEM, pinned (https URLs)"),
+    ] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a partner with what it may search here (policy version 1)."""
     rules = parse_policy(_read(policy, "policy file"), str(policy))
     key = _read(public_key, "public key file").decode("ascii", errors="replace")
-    request = PartnerRequest(name, url, key, rules)
+    certificate = (
+        _read(tls_certificate, "certificate file").decode("ascii", errors="replace")
+        if tls_certificate
+        else None
+    )
+    request = PartnerRequest(name, url, key, rules, certificate)
     info = run_with_app(home, lambda a: a.partners.add(request), create=True)
     if as_json:
         print_json(info)

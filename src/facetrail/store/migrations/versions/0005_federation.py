@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("public_key", sa.Text(), nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("tls_fingerprint", sa.String(length=64), nullable=True),
+        sa.Column("tls_certificate", sa.Text(), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
         sa.Column("created_at", _MOMENT, nullable=False),
