@@ -30,9 +30,11 @@ class InProcessTransport:
 
     nodes: dict[str, Facetrail] = field(default_factory=dict)
     delivered: list[bytes] = field(default_factory=list)
+    last: Signed | None = None  # the last message delivered, as sent
 
     def send(self, url: str, message: Signed, timeout: float, pin: bytes | None = None) -> Signed:
         self.delivered.append(message.body)
+        self.last = message
         for base, node in self.nodes.items():
             if url.startswith(base):
                 return node.answering.answer(message).signed
@@ -43,9 +45,12 @@ def url_of(name: str) -> str:
     return f"http://{name.lower()}.invalid"
 
 
-def make_node(root: Path, name: str, gallery: str = "custody") -> Facetrail:
-    """A fresh home that is node `name`, with one (empty) gallery."""
-    node = facetrail.open(root / name, user=f"officer-{name.lower()}")
+def make_node(
+    root: Path, name: str, gallery: str = "custody", database_url: str | None = None
+) -> Facetrail:
+    """A fresh home that is node `name`, with one (empty) gallery (SQLite unless a URL)."""
+    options = {"database_url": database_url} if database_url else {}
+    node = facetrail.open(root / name, user=f"officer-{name.lower()}", **options)
     node.node.init(name)
     node.create_gallery(gallery)
     return node

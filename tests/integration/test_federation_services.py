@@ -194,3 +194,56 @@ def test_foi_report_counts_federation_per_partner(federation) -> None:
     assert b["federation"]["step2_released"] >= 1  # the releases of the tests before
     refusals = c["federation"]["partners"]["A"]["refusals_by_reason"]
     assert any("offence category 'burglary'" in reason for reason in refusals)
+
+
+def test_erased_subject_is_never_released(federation) -> None:
+    """Runs last: B erases the person; the references it gave lead to no one, nothing released."""
+    from sqlalchemy import select
+
+    from facetrail.store.federation_models import IssuedReference
+
+    nodes, transport, probe = federation
+    result = _search(nodes, transport, probe)
+    hit = next(p for p in result.partners if p.partner == "B").candidates[0]
+    nodes["B"].delete_subject("custody", PERSON, reason="acquitted: erase")
+    with nodes["B"].kernel.reader() as session:
+        refs = session.scalars(select(IssuedReference)).all()
+        assert refs and all(r.subject_id is None for r in refs if r.score > 0.5)
+    exchange = FederatedExchange(nodes["A"].kernel, transport)
+    answer = exchange.confirm(
+        nodes["A"].context(), ConfirmRequest(result.request_id, hit.reference, "same person")
+    )
+    assert answer.status == "refused" and "no longer held" in answer.reason
+    assert answer.record is None
+    again = _search(nodes, transport, probe)
+    assert all(c.score < 0.5 for p in again.partners if p.partner == "B" for c in p.candidates)
+
+
+def test_both_steps_with_the_answering_node_on_each_database(
+    tmp_path: Path, faces_dir: Path, database_url: str
+) -> None:
+    """B on SQLite and on PostgreSQL: hit, release, replay refused, audit verifies."""
+    people = person_images(faces_dir / "face_recognition")
+    a = make_node(tmp_path, "A")
+    b = make_node(tmp_path, "B", database_url=database_url)
+    try:
+        b.enrol(link_gallery(tmp_path / "photos", {PERSON: people[PERSON][:2]}), gallery="custody")
+        register(a, b)
+        register(b, a)
+        transport = InProcessTransport({url_of("B"): b})
+        authorisation = a.authorise(**AUTH, galleries=["custody"]).id
+        result = FederatedSearch(a.kernel, transport).search(
+            a.context(), FederatedSearchRequest(people[PERSON][2], ("B",), authorisation, top=2)
+        )
+        assert result.partners[0].status == "hit"
+        first = b.answering.answer(transport.last)  # the same bytes again: a replay
+        assert first.http_status == 401 and b"replayed" in first.signed.body
+        reference = result.partners[0].candidates[0].reference
+        answer = FederatedExchange(a.kernel, transport).confirm(
+            a.context(), ConfirmRequest(result.request_id, reference, "same person")
+        )
+        assert answer.status == "released" and answer.record["subject"] == PERSON
+        assert b.verify_audit().ok and a.verify_audit().ok
+    finally:
+        a.close()
+        b.close()

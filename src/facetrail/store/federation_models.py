@@ -97,7 +97,10 @@ class IssuedReference(Base):
     request_id: Mapped[str] = mapped_column(String(64), index=True)
     partner: Mapped[str] = mapped_column(String(100))
     gallery_id: Mapped[int] = mapped_column(BigId)
-    subject_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    # Erasing the subject leaves the reference leading to no one (and nothing released).
+    subject_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subjects.id", ondelete="SET NULL"), nullable=True
+    )
     score: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

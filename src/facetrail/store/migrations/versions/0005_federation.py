@@ -85,6 +85,7 @@ def upgrade() -> None:
         sa.Column("subject_id", _ID, nullable=True),
         sa.Column("score", sa.Float(), nullable=False),
         sa.Column("created_at", _MOMENT, nullable=False),
+        sa.ForeignKeyConstraint(["subject_id"], ["subjects.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("reference"),
     )
