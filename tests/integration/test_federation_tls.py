@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from facetrail.errors import InvalidInputError
 from facetrail.facade import Facetrail
 from facetrail.security.tls import pinned_context, self_signed
 from facetrail.services.federated_search import FederatedSearchRequest
@@ -79,6 +80,10 @@ def tls_pair(tmp_path: Path, faces_dir: Path) -> Iterator[tuple[Facetrail, str, 
         except httpx.HTTPError:
             time.sleep(0.2)
     probe = next((faces_dir / "face_recognition" / "Barack_Obama").glob("*.jpg"))
+    (tmp_path / "b-cert.pem").write_text(info_b.tls_certificate)
+    (tmp_path / "b.pem").write_text(info_b.public_key)
+    (tmp_path / "a.pem").write_text(info_a.public_key)
+    (tmp_path / "a-cert.pem").write_text(info_a.tls_certificate)
     try:
         yield a, info_b.public_key, url, probe
     finally:
@@ -112,7 +117,77 @@ def test_another_certificate_is_refused(tls_pair) -> None:
 
 def test_https_partner_without_a_certificate_is_refused(tls_pair) -> None:
     a, b_key, url, _ = tls_pair
-    from facetrail.errors import InvalidInputError
-
     with pytest.raises(InvalidInputError, match="--tls-certificate"):
         a.partners.add(PartnerRequest("B2", url, b_key, policy_from({"galleries": ["custody"]})))
+
+
+def test_every_hop_over_tls_through_the_router(tls_pair, tmp_path: Path) -> None:
+    """A -> router (router certificate pinned) -> B (B's certificate pinned), and back."""
+    a, _, url, probe = tls_pair
+    router_home = tmp_path / "router"
+    env = {**os.environ, "PYTHONPATH": SRC}
+    base = [sys.executable, "-m", "facetrail", "router"]
+    for name, node_url, extra in (
+        ("A", "https://127.0.0.1:1", ["--tls-certificate", str(tmp_path / "a-cert.pem")]),
+        ("B", url, ["--tls-certificate", str(tmp_path / "b-cert.pem")]),
+    ):
+        key = tmp_path / f"{name.lower()}.pem"
+        subprocess.run(
+            [
+                *base,
+                "nodes",
+                "add",
+                name,
+                "--home",
+                str(router_home),
+                "--url",
+                node_url,
+                "--public-key",
+                str(key),
+                *extra,
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    certificate = subprocess.run(
+        [*base, "certificate", "--home", str(router_home)],
+        env=env,
+        check=True,
+        capture_output=True,
+    ).stdout
+    port = free_port()
+    router = subprocess.Popen(
+        [*base, "serve", "--home", str(router_home), "--tls", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    router_url = f"https://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                httpx.get(router_url + "/router/v1/health", verify=pinned_context(certificate))
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        authorisation = a.authorise(**AUTH, galleries=["custody"]).id
+        request = FederatedSearchRequest(
+            probe,
+            ("B",),
+            authorisation,
+            via_router=router_url,
+            top=3,
+            router_certificate=certificate,
+        )
+        answer = a.federated.search(request).partners[0]
+        assert answer.status == "refused" and "allows at most 2" in answer.reason, answer
+        with pytest.raises(InvalidInputError, match="--router-certificate"):
+            a.federated.search(
+                FederatedSearchRequest(probe, ("B",), authorisation, via_router=router_url)
+            )
+    finally:
+        router.terminate()
+        router.wait(10)
+    log = (router_home / "router-log.jsonl").read_text()
+    assert '"answer_status": "refused"' in log and '"to": "B"' in log

@@ -66,6 +66,7 @@ class ConfirmRequest:
     note: str
     via_router: str | None = None
     timeout: float | None = None
+    router_certificate: bytes | None = None  # pinned, for an https router
 
 
 def _info(row: Exchange, now: datetime) -> ReleaseInfo:
@@ -105,7 +106,7 @@ class FederatedExchange:
                 partner_name, authorisation_id = self._hit(session, request)
                 partner = find_partner(session, partner_name)
                 url = destination(partner, request.via_router)
-                pin = pin_for(partner, request.via_router)
+                pin = pin_for(partner, request.via_router, request.router_certificate)
                 key = partner.public_key
             meta = {
                 "reference": request.reference,

@@ -65,6 +65,7 @@ class FederatedSearchRequest:
     galleries: tuple[str, ...] = ()  # the partners' galleries; empty: all their policy allows
     top: int = DEFAULT_TOP
     timeout: float | None = None  # seconds per partner; default the configured bound
+    router_certificate: bytes | None = None  # pinned, for an https router
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +199,7 @@ class FederatedSearch:
             destination(partner, request.via_router),
             partner.public_key,
             message,
-            pin_for(partner, request.via_router),
+            pin_for(partner, request.via_router, request.router_certificate),
         )
 
     def _exchange(

@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from facetrail.errors import AuthorisationError, FacetrailError, NotFoundError
+from facetrail.errors import AuthorisationError, FacetrailError, InvalidInputError, NotFoundError
 from facetrail.security.freshness import MAX_SKEW, StaleMessageError, check_fresh, check_nonce
 from facetrail.security.messages import (
     SENDER_HEADER,
@@ -114,11 +114,18 @@ def check_reply(reply: Message, sent: Message, kind: str, now: datetime) -> Mess
     return reply
 
 
-def pin_for(partner: Partner, via_router: str | None) -> bytes | None:
-    """The certificate to pin on the way to `partner` (none through a router)."""
-    if via_router or not partner.tls_certificate:
-        return None
-    return partner.tls_certificate.encode()
+def pin_for(
+    partner: Partner, via_router: str | None, router_certificate: bytes | None = None
+) -> bytes | None:
+    """The certificate to pin on the first hop: the router's, or else the partner's."""
+    if via_router:
+        if via_router.startswith("https://") and not router_certificate:
+            raise InvalidInputError(
+                "an https router needs its certificate to pin: --router-certificate FILE"
+                " (`facetrail router certificate --home R`)"
+            )
+        return router_certificate
+    return partner.tls_certificate.encode() if partner.tls_certificate else None
 
 
 def destination(partner: Partner, via_router: str | None) -> str:

@@ -8,6 +8,7 @@ unchanged, and never stores. Senders must be registered and sign with their key.
 from __future__ import annotations
 
 import argparse
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,10 @@ from facetrail.security.messages import (
     envelope_fields,
 )
 from facetrail.security.signing import verify
+from facetrail.security.tls import pinned_context
 from facetrail.services.federation_wire import FORWARD_PATH, MESSAGES_PATH
 from facetrail.store.router_log import RouterLog
-from facetrail.store.router_nodes import load_nodes
+from facetrail.store.router_nodes import load_nodes, router_certificate
 
 DEFAULT_RETENTION_DAYS = 90
 DEFAULT_TIMEOUT = 30.0
@@ -89,7 +91,9 @@ def create_router_app(
             "content-type": "application/json",
         }
         try:
-            async with httpx.AsyncClient(timeout=timeout) as client:
+            pin = nodes[destination].tls_certificate
+            trust: ssl.SSLContext | bool = pinned_context(pin.encode()) if pin else True
+            async with httpx.AsyncClient(timeout=timeout, verify=trust) as client:
                 answer = await client.post(
                     nodes[destination].url + MESSAGES_PATH, content=body, headers=headers
                 )
@@ -131,12 +135,18 @@ def create_router_app(
     return app
 
 
-def serve(folder: Path, host: str, port: int, retention_days: int, timeout: float) -> None:
-    """Run the router under uvicorn until interrupted."""
+def serve(
+    folder: Path, host: str, port: int, retention_days: int, timeout: float, tls: bool = False
+) -> None:
+    """Run the router under uvicorn until interrupted (HTTPS with its own certificate)."""
     import uvicorn
 
     app = create_router_app(folder, retention_days, timeout)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    options: dict[str, Any] = {}
+    if tls:
+        key, certificate = router_certificate(folder)
+        options = {"ssl_keyfile": str(key), "ssl_certfile": str(certificate)}
+    uvicorn.run(app, host=host, port=port, log_level="warning", **options)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -147,8 +157,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--retention-days", type=int, default=DEFAULT_RETENTION_DAYS)
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
+    parser.add_argument("--tls", action="store_true")
     options = parser.parse_args(argv)
-    serve(options.home, options.host, options.port, options.retention_days, options.timeout)
+    serve(
+        options.home,
+        options.host,
+        options.port,
+        options.retention_days,
+        options.timeout,
+        options.tls,
+    )
 
 
 if __name__ == "__main__":

@@ -50,6 +50,10 @@ Timeout = Annotated[
         "--timeout", help="seconds per partner (default $FACETRAIL_FEDERATION_TIMEOUT, 10)"
     ),
 ]
+RouterCertificate = Annotated[
+    Path | None,
+    typer.Option("--router-certificate", help="the https router's certificate PEM, pinned"),
+]
 RouterHome = Annotated[Path, typer.Option("--home", help="the router's own folder (nodes, log)")]
 
 
@@ -69,6 +73,10 @@ def _read(path: Path, what: str) -> bytes:
         return path.expanduser().read_bytes()
     except OSError as error:
         raise InvalidInputError(f"cannot read {what} {path}: {error.strerror}") from None
+
+
+def _pem(path: Path | None) -> bytes | None:
+    return _read(path, "certificate file") if path else None
 
 
 # -- node ------------------------------------------------------------------------------
@@ -236,6 +244,7 @@ def federated_search(
     ] = None,
     top: Annotated[int, typer.Option("--top", help="candidates per partner (1-100)")] = DEFAULT_TOP,
     timeout: Timeout = None,
+    router_certificate: RouterCertificate = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -248,6 +257,7 @@ def federated_search(
         galleries=tuple(gallery or ()),
         top=top,
         timeout=timeout,
+        router_certificate=_pem(router_certificate),
     )
     result = run_with_app(home, lambda a: a.federated.search(request), create=True)
     if as_json:
@@ -280,11 +290,14 @@ def federated_confirm(
         Path | None, typer.Option("--out", help="write the released Type-10 transaction here")
     ] = None,
     timeout: Timeout = None,
+    router_certificate: RouterCertificate = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Step 2: confirm a candidate; the partner releases the core record or queues it."""
-    request = ConfirmRequest(request_id, reference, note, via_router, timeout)
+    request = ConfirmRequest(
+        request_id, reference, note, via_router, timeout, _pem(router_certificate)
+    )
     result = run_with_app(home, lambda a: a.exchanges.confirm(request), create=True)
     if save is not None and result.record is not None:
         save.write_bytes(base64.b64decode(result.record["type10"]))
@@ -411,11 +424,23 @@ def router_serve(
         int, typer.Option("--retention-days", help="how long log entries are kept")
     ] = 90,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds a node may take")] = 30.0,
+    tls: Annotated[
+        bool, typer.Option("--tls", help="serve HTTPS with the router's own certificate")
+    ] = False,
 ) -> None:
     """Forward step-1 and step-2 messages between registered nodes, logging metadata only."""
     from facetrail.interfaces.api.message_router import serve
 
-    serve(home, host, port, retention_days, timeout)
+    serve(home, host, port, retention_days, timeout, tls)
+
+
+@router_app.command("certificate")
+def router_certificate_show(home: RouterHome) -> None:
+    """Print the router's TLS certificate (made on first use) for nodes to pin."""
+    from facetrail.store.router_nodes import router_certificate
+
+    _, certificate = router_certificate(home)
+    typer.echo(certificate.read_text(), nl=False)
 
 
 @router_nodes_app.command("add")
@@ -424,14 +449,18 @@ def router_nodes_add(
     url: Annotated[str, typer.Option("--url", help="the node's base URL")],
     public_key: Annotated[Path, typer.Option("--public-key", help="its public key PEM file")],
     home: RouterHome,
+    tls_certificate: Annotated[
+        Path | None,
+        typer.Option("--tls-certificate", help="its TLS certificate PEM, pinned (https URLs)"),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a node the router may forward from and to."""
     from facetrail.store.router_nodes import add_node
 
-    node = add_node(
-        home, name, url, _read(public_key, "public key file").decode("ascii", "replace")
-    )
+    key = _read(public_key, "public key file").decode("ascii", "replace")
+    pem = _pem(tls_certificate)
+    node = add_node(home, name, url, key, pem.decode("ascii", "replace") if pem else None)
     result = {"name": node.name, "url": node.url, "fingerprint": node.fingerprint}
     if as_json:
         print_json(result)
