@@ -1,5 +1,8 @@
 """Federation between real processes on loopback: three nodes (own homes and keys) and a router.
 
+Every hop is HTTPS with the self-signed certificates pinned (nodes pin each other's and
+the router's; the router pins the nodes').
+
 A searches B and C through the router with a photo of a person B holds: B answers a hit
 with references and scores only, C's policy refuses the offence category and says so.
 A's examiner confirms; B releases the core record and A receives the Type-10 image and
@@ -27,6 +30,7 @@ import pytest
 
 import facetrail
 from facetrail.records import read_transaction
+from facetrail.security.tls import pinned_context
 from tests.federation_support import AUTH
 from tests.milvus_server import free_port
 
@@ -78,8 +82,8 @@ class Server:
                 self.process.kill()
 
 
-def start(args: list[str], port: int, ready: str, log: Path) -> Server:
-    """Start `facetrail ARGS` and wait until GET `ready` answers."""
+def start(args: list[str], port: int, ready: str, log: Path, certificate: bytes) -> Server:
+    """Start `facetrail ARGS` (HTTPS) and wait until GET `ready` answers, pinned."""
     handle = log.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "facetrail", *args, "--port", str(port)],
@@ -87,13 +91,14 @@ def start(args: list[str], port: int, ready: str, log: Path) -> Server:
         stderr=subprocess.STDOUT,
         env=_env(),
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
+    trust = pinned_context(certificate)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"{args} exited: {log.read_text()}")
         try:
-            if httpx.get(url + ready, timeout=1).status_code == 200:
+            if httpx.get(url + ready, timeout=1, verify=trust).status_code == 200:
                 return Server(process, url)
         except httpx.HTTPError:
             time.sleep(0.2)
@@ -106,6 +111,7 @@ class Federation:
     homes: dict[str, Path]
     servers: dict[str, Server]
     router_home: Path
+    router_certificate: Path
     probe: Path
     authorisation: int
     work: Path
@@ -119,9 +125,9 @@ def federation(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Ite
     ports = {name: free_port() for name in ("A", "B", "C", "router")}
     for name, home in homes.items():
         cli("--home", str(home), "node", "init", "--name", name)
-        (root / f"{name}.pem").write_text(
-            cli_json("--home", str(home), "node", "show")["public_key"]
-        )
+        shown = cli_json("--home", str(home), "node", "show")
+        (root / f"{name}.pem").write_text(shown["public_key"])
+        (root / f"{name}.crt").write_text(shown["tls_certificate"])
     # B holds the person; C holds others; A holds a local gallery its authorisation names.
     b = facetrail.open(homes["B"])
     b.enrol(
@@ -139,86 +145,55 @@ def federation(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Ite
     a.create_gallery("local")
     authorisation = a.authorise(**AUTH, galleries=["local"]).id
     a.close()
-    # A registers B and C by CLI (policy files); B and C register A with their policies.
+    # Each registers its partners by CLI: URL, key, pinned certificate, policy file.
     (root / "a-policy.toml").write_text('galleries = ["local"]\n')
-    for name in ("B", "C"):
-        cli(
-            "--home",
-            str(homes["A"]),
-            "partners",
-            "add",
-            name,
-            "--url",
-            f"http://127.0.0.1:{ports[name]}",
-            "--public-key",
-            str(root / f"{name}.pem"),
-            "--policy",
-            str(root / "a-policy.toml"),
-        )
     (root / "b-policy.toml").write_text(
         'galleries = ["custody"]\nmax_candidates = 5\nstep2 = "auto"\ndeadline_hours = 24\n'
-    )
-    cli(
-        "--home",
-        str(homes["B"]),
-        "partners",
-        "add",
-        "A",
-        "--url",
-        f"http://127.0.0.1:{ports['A']}",
-        "--public-key",
-        str(root / "A.pem"),
-        "--policy",
-        str(root / "b-policy.toml"),
     )
     (root / "c-policy.toml").write_text(
         'galleries = ["licences"]\noffence_categories = ["murder", "terrorism"]\n'
         'refused_purposes = ["immigration enforcement"]\n'
     )
-    cli(
-        "--home",
-        str(homes["C"]),
-        "partners",
-        "add",
-        "A",
-        "--url",
-        f"http://127.0.0.1:{ports['A']}",
-        "--public-key",
-        str(root / "A.pem"),
-        "--policy",
-        str(root / "c-policy.toml"),
-    )
+    pairs = [("A", "B", "a"), ("A", "C", "a"), ("B", "A", "b"), ("C", "A", "c")]
+    for home, partner, policy in pairs:
+        cli(
+            "--home", str(homes[home]), "partners", "add", partner,
+            "--url", f"https://127.0.0.1:{ports[partner]}",
+            "--public-key", str(root / f"{partner}.pem"),
+            "--tls-certificate", str(root / f"{partner}.crt"),
+            "--policy", str(root / f"{policy}-policy.toml"),
+        )  # fmt: skip
     router_home = root / "router"
     for name in homes:
         cli(
-            "router",
-            "nodes",
-            "add",
-            name,
-            "--home",
-            str(router_home),
-            "--url",
-            f"http://127.0.0.1:{ports[name]}",
-            "--public-key",
-            str(root / f"{name}.pem"),
-        )
+            "router", "nodes", "add", name, "--home", str(router_home),
+            "--url", f"https://127.0.0.1:{ports[name]}",
+            "--public-key", str(root / f"{name}.pem"),
+            "--tls-certificate", str(root / f"{name}.crt"),
+        )  # fmt: skip
+    router_certificate = root / "router.crt"
+    router_certificate.write_text(cli("router", "certificate", "--home", str(router_home)).stdout)
     servers = {
         name: start(
-            ["--home", str(home), "federation", "serve"],
+            ["--home", str(home), "federation", "serve", "--tls"],
             ports[name],
             "/federation/v1/node",
             root / f"{name}.log",
+            (root / f"{name}.crt").read_bytes(),
         )
         for name, home in homes.items()
     }
     servers["router"] = start(
-        ["router", "serve", "--home", str(router_home), "--retention-days", "30"],
+        ["router", "serve", "--home", str(router_home), "--retention-days", "30", "--tls"],
         ports["router"],
         "/router/v1/health",
         root / "router.log",
+        router_certificate.read_bytes(),
     )
     try:
-        yield Federation(homes, servers, router_home, people[PERSON][2], authorisation, root)
+        yield Federation(
+            homes, servers, router_home, router_certificate, people[PERSON][2], authorisation, root
+        )
     finally:
         for server in servers.values():
             server.stop()
@@ -241,6 +216,12 @@ def _search(f: Federation, *extra: str) -> dict[str, Any]:
     )
 
 
+def _via(f: Federation) -> tuple[str, ...]:
+    """The options that send through the router, its certificate pinned."""
+    router = f.servers["router"].url
+    return ("--via-router", router, "--router-certificate", str(f.router_certificate))
+
+
 def _by_partner(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {p["partner"]: p for p in result["partners"]}
 
@@ -255,8 +236,7 @@ def _audit(home: Path) -> tuple[bool, list[dict[str, Any]]]:
 
 def test_both_steps_through_the_router(federation: Federation) -> None:
     f = federation
-    router = f.servers["router"].url
-    result = _search(f, "--via-router", router, "--timeout", str(FIRST_TIMEOUT))
+    result = _search(f, *_via(f), "--timeout", str(FIRST_TIMEOUT))
     rid = result["request_id"]
     answers = _by_partner(result)
     b, c = answers["B"], answers["C"]
@@ -278,8 +258,7 @@ def test_both_steps_through_the_router(federation: Federation) -> None:
         reference,
         "--note",
         "ears, nose bridge and mole agree",
-        "--via-router",
-        router,
+        *_via(f),
         "--out",
         str(saved),
     )
@@ -331,7 +310,7 @@ def test_both_steps_through_the_router(federation: Federation) -> None:
 def _assert_no_image_bytes(folder: Path, images: list[bytes]) -> None:
     """Nothing under the router's home holds image bytes, raw or base64, or a template."""
     for path in folder.rglob("*"):
-        if not path.is_file():
+        if not path.is_file() or path.suffix == ".pem":  # the router's own TLS key and cert
             continue
         data = path.read_bytes()
         assert b"\xff\xd8\xff" not in data and b"\x89PNG" not in data, path
@@ -362,6 +341,7 @@ def test_router_refuses_an_unregistered_sender(federation: Federation) -> None:
         content=b'{"from":"X","to":"B","kind":"search","request_id":"r"}',
         headers={"x-facetrail-sender": "X", "x-facetrail-signature": "AAAA"},
         timeout=10,
+        verify=pinned_context(f.router_certificate.read_bytes()),
     )
     assert response.status_code == 403 and "not a node of this router" in response.text
 
@@ -374,7 +354,7 @@ def test_hung_then_killed_partner_times_out_alone(federation: Federation) -> Non
     os.kill(c.pid, signal.SIGSTOP)  # C accepts the connection and never answers
     try:
         started = time.monotonic()
-        result = _search(f, "--timeout", str(bound), "--via-router", f.servers["router"].url)
+        result = _search(f, "--timeout", str(bound), *_via(f))
         elapsed = time.monotonic() - started
     finally:
         os.kill(c.pid, signal.SIGKILL)
