@@ -1,4 +1,4 @@
-"""Federated step-1 latency: one and three partner nodes (real processes) against a local search.
+"""Federated step-1 latency (HTTP): one and three partner node processes vs a local search.
 
 Usage: python benchmarks/federation.py [--data DIR] [--repeat 10] [--distractors 40]
 Starts three node processes on loopback (each with its own home, keys and gallery), then
