@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -352,18 +353,23 @@ def test_hung_then_killed_partner_times_out_alone(federation: Federation) -> Non
     c = f.servers["C"].process
     bound = 3.0
     os.kill(c.pid, signal.SIGSTOP)  # C accepts the connection and never answers
-    try:
-        started = time.monotonic()
-        result = _search(f, "--timeout", str(bound), *_via(f))
-        elapsed = time.monotonic() - started
-    finally:
-        os.kill(c.pid, signal.SIGKILL)
-        c.wait(10)
+    started = time.monotonic()
+    result = _search(f, "--timeout", str(bound), *_via(f))
+    elapsed = time.monotonic() - started
     answers = _by_partner(result)
     assert answers["C"]["status"] == "timeout", answers["C"]
     assert answers["C"]["ms"] <= (bound + 1.0) * 1000
     assert answers["B"]["status"] == "hit"
     assert elapsed < bound + 30  # the CLI process start-up dominates the rest
+    # Killed mid-query: C holds A's request (stopped), then dies while A waits.
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(_search, f, "--timeout", "8")
+        time.sleep(5)  # A's CLI has started and sent by now; C never read it
+        os.kill(c.pid, signal.SIGKILL)
+        c.wait(10)
+        killed = _by_partner(pending.result(timeout=120))
+    assert killed["C"]["status"] in ("timeout", "error"), killed["C"]
+    assert killed["C"]["ms"] <= 9000 and killed["B"]["status"] == "hit"
     dead = _search(f, "--timeout", str(bound))
     gone = _by_partner(dead)["C"]
     assert gone["status"] == "error" and "unreachable" in gone["reason"], gone
