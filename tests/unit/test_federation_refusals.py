@@ -183,3 +183,10 @@ def test_requesting_side_refuses_step2_without_its_own_step1(nodes: dict[str, Fa
 def test_audit_chains_still_verify(nodes: dict[str, Facetrail]) -> None:
     _ask(nodes["B"], seal(new_private_key(), _search(nodes["A"])))
     assert nodes["B"].verify_audit().ok and nodes["A"].verify_audit().ok
+
+
+def test_a_home_with_accounts_still_answers_partners(nodes: dict[str, Facetrail]) -> None:
+    """Partners are authenticated by signature: user accounts at B change nothing for them."""
+    nodes["B"].users.bootstrap("admin", "a long enough password")
+    status, meta = _ask(nodes["B"], seal(_key(nodes["A"]), _search(nodes["A"], max_candidates=6)))
+    assert status == 403 and "allows at most 5" in meta["reason"]  # the policy, not access

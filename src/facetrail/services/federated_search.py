@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from facetrail.core.access import INVESTIGATOR, declare, requires
 from facetrail.core.context import Context
@@ -179,7 +179,7 @@ class FederatedSearch:
 
     def _prepare(
         self,
-        session: object,
+        session: Session,
         identity: NodeIdentity,
         name: str,
         rid: str,
@@ -189,7 +189,7 @@ class FederatedSearch:
     ) -> _Outbound:
         """The signed-to-be message for one partner, or why it cannot be sent."""
         try:
-            partner = find_partner(session, name)  # type: ignore[arg-type]
+            partner = find_partner(session, name)
         except FacetrailError as error:
             return _Outbound(name, None, None, None, error=str(error))
         payload = probe_transaction(probe, identity, name, rid)

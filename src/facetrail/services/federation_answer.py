@@ -75,8 +75,11 @@ class FederationAnswer:
         started = time.perf_counter()
         identity = load_identity(self.kernel.home)
         claimed = _claimed(signed)
+        # The partner, not whoever runs the server: no user role, no sign-in refusal.
         caller = replace(
             context,
+            role=None,
+            refusal="",
             actor=f"partner:{claimed.sender or '?'}",
             auth_method=PARTNER,
             node=claimed.sender or "?",
