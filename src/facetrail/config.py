@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     # in facetrail's own worker threads (one OpenCV thread each); FAISS batches use two.
     opencv_threads: int = Field(default=1, ge=1, le=64)
     index_threads: int = Field(default=2, ge=1, le=64)
+    # Federation: how long one partner may take to answer a step-1 or step-2 message.
+    federation_timeout: float = Field(default=10.0, gt=0, le=600)
 
     @property
     def resolved_database_url(self) -> str:

@@ -30,11 +30,16 @@ from facetrail.services.calibrations import Calibrations
 from facetrail.services.deletion import DeletionService
 from facetrail.services.enrolment import Enrolment, EnrolRequest, Progress
 from facetrail.services.examination import Examinations
+from facetrail.services.federated_exchange import FederatedExchange
+from facetrail.services.federated_search import FederatedSearch
+from facetrail.services.federation_answer import FederationAnswer
+from facetrail.services.federation_node import NodeService
 from facetrail.services.galleries import Galleries
 from facetrail.services.gallery_records import GalleryRequest
 from facetrail.services.keys import KeyService
 from facetrail.services.live import Deployments
 from facetrail.services.maintenance import IndexMaintenance
+from facetrail.services.partners import Partners
 from facetrail.services.probes import Probe
 from facetrail.services.record_exchange import (
     ANSI_NIST,
@@ -127,6 +132,12 @@ class Facetrail:
         self.deployments = Bound(Deployments(kernel_), self.context)
         self.calibrations = Bound(Calibrations(kernel_), self.context)
         self.examinations = Bound(Examinations(kernel_), self.context)
+        # Federation: node identity, partners, step 1 and 2 out, answers to partners in.
+        self.node = Bound(NodeService(kernel_), self.context)
+        self.partners = Bound(Partners(kernel_), self.context)
+        self.federated = Bound(FederatedSearch(kernel_), self.context)
+        self.exchanges = Bound(FederatedExchange(kernel_), self.context)
+        self.answering = Bound(FederationAnswer(kernel_), self.context)
 
     # -- lifecycle and caller ---------------------------------------------------------
 

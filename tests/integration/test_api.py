@@ -413,7 +413,8 @@ def test_facetrail_serve_process_contract(tmp_path: Path) -> None:
     from tests.integration.api_support import free_port
 
     home = tmp_path / "home"
-    facetrail.open(home).close()
+    with facetrail.open(home) as application:
+        node = application.node.init("UK-TEST")
     refused = subprocess.run(
         [sys.executable, "-m", "facetrail", "serve", "--home", str(home), "--host", "0.0.0.0"],
         capture_output=True, text=True, timeout=120,
@@ -441,6 +442,10 @@ def test_facetrail_serve_process_contract(tmp_path: Path) -> None:
         spec = httpx.get(f"http://127.0.0.1:{port}/api/v1/openapi.json").json()
         assert spec["openapi"].startswith("3.1")
         assert "/api/v1/search" in spec["paths"] and "/api/v1/verify" in spec["paths"]
+        # The same server answers partners (federation router, outside the OpenAPI document).
+        identity = httpx.get(f"http://127.0.0.1:{port}/federation/v1/node").json()
+        assert identity["name"] == "UK-TEST" and identity["fingerprint"] == node.fingerprint
+        assert not any(path.startswith("/federation") for path in spec["paths"])
     finally:
         process.terminate()
         process.wait(30)

@@ -18,7 +18,11 @@ from facetrail.evaluation.runs import RunOptions
 from facetrail.facade import Facetrail
 from facetrail.services.calibrations import CalibrationRequest
 from facetrail.services.examination import OutcomeRequest
+from facetrail.services.federated_exchange import ConfirmRequest
+from facetrail.services.federated_search import FederatedSearchRequest
+from facetrail.services.federation_policy import policy_from
 from facetrail.services.live import WatchRequest
+from facetrail.services.partners import PartnerRequest
 from facetrail.services.results import SearchResult
 
 PASSWORD = "a long enough password"
@@ -35,6 +39,11 @@ SERVICES = (
     "deployments",
     "calibrations",
     "examinations",
+    "node",
+    "partners",
+    "federated",
+    "exchanges",
+    "answering",
 )
 # Calls that need no permission: signing in, bootstrapping, lifecycle, helpers.
 UNCHECKED = {
@@ -50,6 +59,8 @@ UNCHECKED = {
     "users.whoami",
     "users.check_exists",
     "audit_export.default_key_path",
+    # A partner's message is authenticated by its Ed25519 signature, not by a user account.
+    "answering.answer",
 }
 AUTH = {
     "purpose": "identify a suspect",
@@ -202,7 +213,47 @@ CALLS: list[tuple[str, str, Call]] = [
     ),
     # `facetrail calibrate` checks before measuring and again before storing.
     ("calibrations.calibrate", "calibrate", lambda a, r, t: _calibrate(a, t)),
+    # Federation: each call fails after the permission check (bad name, no such partner).
+    ("node.init", "federation.manage", lambda a, r, t: a.node.init("not a name!")),
+    ("node.show", "federation.read", lambda a, r, t: a.node.show()),
+    ("partners.add", "federation.manage", lambda a, r, t: a.partners.add(_partner())),
+    (
+        "partners.set_policy",
+        "federation.manage",
+        lambda a, r, t: a.partners.set_policy("nobody", _partner().policy),
+    ),
+    ("partners.remove", "federation.manage", lambda a, r, t: a.partners.remove("nobody")),
+    ("partners.list", "federation.read", lambda a, r, t: a.partners.list()),
+    ("partners.show", "federation.read", lambda a, r, t: a.partners.show("nobody")),
+    (
+        "partners.policy_history",
+        "federation.read",
+        lambda a, r, t: a.partners.policy_history("nobody"),
+    ),
+    (
+        "federated.search",
+        "federation.search",
+        lambda a, r, t: a.federated.search(FederatedSearchRequest(b"x", ("B",), 999)),
+    ),
+    (
+        "exchanges.confirm",
+        "federation.confirm",
+        lambda a, r, t: a.exchanges.confirm(ConfirmRequest("no-such", "B-X", "alike")),
+    ),
+    ("exchanges.releases", "federation.read", lambda a, r, t: a.exchanges.releases()),
+    (
+        "exchanges.decide",
+        "federation.approve",
+        lambda a, r, t: a.exchanges.decide(999, release=True),
+    ),
+    ("exchanges.overdue", "federation.read", lambda a, r, t: a.exchanges.overdue()),
+    ("exchanges.report", "federation.read", lambda a, r, t: a.exchanges.report("nobody")),
 ]
+
+
+def _partner() -> PartnerRequest:
+    """A partner request refused after the permission check (not an http(s) URL)."""
+    return PartnerRequest("P", "ftp://p", "not a key", policy_from({"galleries": ["custody"]}))
 
 
 @pytest.fixture(scope="module")

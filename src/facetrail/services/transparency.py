@@ -29,6 +29,7 @@ from facetrail.core.audit import append_audit
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
 from facetrail.errors import ConflictError, InvalidInputError, NotFoundError
+from facetrail.services.federation_counts import federation_counts
 from facetrail.services.retention_policy import effective_retain_until, policies_in_force
 from facetrail.store.models import AuditEntry, Authorisation, Gallery, Image, Subject
 from facetrail.store.oversight_models import DeletionRequest, Dpia
@@ -47,8 +48,8 @@ REPORT_DPIA_CHECK = declare(
 # Audit actions that process faces and so should run under a DPIA.
 OPERATION_ACTIONS = ("search", "verify", "live.deployment.start")
 OPERATION_PREFIXES = ("federation.query.",)
-FEDERATION_IN = "federation.query.in"
-FEDERATION_OUT = "federation.query.out"
+FEDERATION_IN = "federation.answer.search"  # step-1 queries partners made of this node
+FEDERATION_OUT = "federation.search"  # step-1 queries this node made of partners
 ERASURE_ACTIONS = ("retention.delete", "deletion.delete")
 
 
@@ -221,6 +222,7 @@ class TransparencyService:
                     "federated_queries_in": _count(entries, FEDERATION_IN),
                     "federated_queries_out": _count(entries, FEDERATION_OUT),
                 },
+                "federation": federation_counts(entries),
                 "dpias_in_force": [
                     _dpia_info(d).model_dump(mode="json")
                     for d in session.scalars(select(Dpia).order_by(Dpia.reference))

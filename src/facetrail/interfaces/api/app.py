@@ -10,6 +10,8 @@ from fastapi import FastAPI
 
 from facetrail.config import Settings
 from facetrail.core.kernel import Kernel
+from facetrail.facade import Facetrail
+from facetrail.interfaces.api.federation import router as federation_router
 from facetrail.interfaces.api.metrics import Metrics
 from facetrail.interfaces.api.pool import ModelPool
 from facetrail.interfaces.api.problems import install_problem_handlers
@@ -45,6 +47,8 @@ def create_app(
         )
         state = ServerState(build_services(kernel), ModelPool(workers, queue), metrics)
         app.state.facetrail = state
+        # Partners' signed messages are answered by this node too (federation router).
+        app.state.federation = Facetrail(kernel.settings, kernel=kernel)
         try:
             yield
         finally:
@@ -69,6 +73,8 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(system_router)
     app.include_router(api)
+    # Partner-to-partner messages (signed bytes, not REST): outside the OpenAPI document.
+    app.include_router(federation_router, include_in_schema=False)
     if console:
         from facetrail.interfaces.web import install_console
 

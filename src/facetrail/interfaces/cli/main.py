@@ -640,6 +640,9 @@ register_oversight(app, audit_app)
 from facetrail.interfaces.cli.serve import serve  # noqa: E402  (server)
 
 app.command("serve")(serve)
+from facetrail.interfaces.cli.federation import register as register_federation  # noqa: E402  (federation)
+
+register_federation(app)
 
 
 def main() -> None:

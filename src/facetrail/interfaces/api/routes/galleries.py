@@ -19,7 +19,7 @@ from facetrail.interfaces.api.problems import PROBLEM_RESPONSES
 from facetrail.interfaces.api.routes.params import RecordId
 from facetrail.interfaces.api.uploads import read_image
 from facetrail.media.images import sniff_format
-from facetrail.services.enrolment import IMAGE_SUFFIXES, EnrolRequest
+from facetrail.services.enrolment import EnrolRequest
 from facetrail.services.gallery_records import GalleryRequest
 from facetrail.services.results import (
     DeleteResult,
@@ -173,9 +173,7 @@ def _extract_zip(upload: Path, folder: Path) -> None:
                 raise InvalidInputError(
                     f"archive: {member.filename!r} is not SUBJECT/PHOTO (one folder per subject)"
                 )
-            if name.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            total += member.file_size
+            total += member.file_size  # every member goes to the planner, which reports it
             if total > MAX_ZIP_BYTES:
                 raise PayloadTooLargeError("archive: more than 2 GB uncompressed")
             target = folder / name.parts[0] / name.parts[1]
