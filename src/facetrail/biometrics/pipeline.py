@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from facetrail.biometrics.calibration import Calibration, calibrated_specs, load_calibration
-from facetrail.biometrics.detector import HogDetector, YuNetDetector
+from facetrail.biometrics.detector import Detector, HogDetector, YuNetDetector
 from facetrail.biometrics.face import Face
 from facetrail.biometrics.quality import QualityAssessor
 from facetrail.biometrics.recognizer import (
@@ -18,10 +18,13 @@ from facetrail.biometrics.recognizer import (
     SFaceRecognizer,
     cosine,
 )
+from facetrail.biometrics.retry import RetryingDetector
 from facetrail.errors import InvalidInputError, ModelError, NoFaceError
 
-Detector = YuNetDetector | HogDetector
-DETECTORS: dict[str, type[Detector]] = {"yunet": YuNetDetector, "hog": HogDetector}
+DETECTORS: dict[str, type[YuNetDetector | HogDetector]] = {
+    "yunet": YuNetDetector,
+    "hog": HogDetector,
+}
 RECOGNIZERS: dict[str, type[SFaceRecognizer | DlibRecognizer]] = {
     "sface": SFaceRecognizer,
     "dlib": DlibRecognizer,
@@ -106,7 +109,8 @@ class FaceAnalyzer:
         detector: Detector | None = None,
     ) -> None:
         self.spec = spec
-        self.detector: Detector = detector or DETECTORS[spec.detector]()
+        # Photos retry a missed face padded and equalised (video replaces this detector).
+        self.detector: Detector = detector or RetryingDetector(DETECTORS[spec.detector]())
         self.quality = QualityAssessor()
         self.recognizers: tuple[Recognizer, ...] = tuple(
             _make_recognizer(n) for n in spec.recognizers
