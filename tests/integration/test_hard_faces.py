@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from facetrail.biometrics.hard_faces import VARIANTS, low_contrast, tight_crop
-from facetrail.biometrics.pipeline import FaceAnalyzer
+from facetrail.biometrics.pipeline import FaceAnalyzer, mirror_face
 from facetrail.biometrics.retry import EQUALISED, PADDED, RetryingDetector, pad
 from facetrail.media.images import load_image
 
@@ -93,3 +93,16 @@ def test_found_rate_on_every_hard_variant_and_the_controls(
         files = [p for p in (faces_dir / control).rglob("*") if p.suffix in {".jpg", ".pgm"}]
         assert files
         assert all(retrying.detect(load_image(p).pixels) for p in files), control
+
+
+def test_a_flip_pipeline_averages_with_the_mirror_image(faces_dir: Path) -> None:
+    photo = load_image(next((faces_dir / "lfw-dev").glob("*/*_0001.jpg"))).pixels
+    plain = FaceAnalyzer.from_spec("yunet+sface").load()
+    flipping = FaceAnalyzer.from_spec("yunet+sface+flip").load()
+    face = plain.detect(photo)[0]
+    a = plain.embed(photo, face).template("sface")
+    b = flipping.embed(photo, face).template("sface")
+    mirror = plain.embed(np.ascontiguousarray(photo[:, ::-1]), mirror_face(face, photo.shape[1]))
+    expected = a + mirror.template("sface")
+    assert np.allclose(b, expected / np.linalg.norm(expected), atol=1e-5)
+    assert abs(float(np.linalg.norm(b)) - 1.0) < 1e-5 and float(a @ b) < 0.9999
