@@ -45,3 +45,14 @@ def test_bad_specs_are_rejected_with_the_reason(text: str, complaint: str) -> No
     with pytest.raises(InvalidInputError) as caught:
         PipelineSpec.parse(text)
     assert complaint in str(caught.value)
+
+
+def test_flip_pipelines_parse_print_and_borrow_the_unflipped_calibration() -> None:
+    from facetrail.biometrics.pipeline import FaceAnalyzer
+
+    spec = PipelineSpec.parse("yunet+sface+flip")
+    assert spec.flip and str(spec) == "yunet+sface+flip"
+    assert spec.unflipped == PipelineSpec.parse("yunet+sface")
+    assert not PipelineSpec.parse("yunet+sface|dlib").flip
+    analyzer = FaceAnalyzer.from_spec("yunet+sface+flip")
+    assert analyzer.calibration.spec == "yunet+sface"

@@ -231,3 +231,32 @@ def test_report_from_saved_runs(tmp_path: Path) -> None:
         assert Path(plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(InvalidInputError, match="no saved evaluations"):
         report.write_report(tmp_path / "empty", tmp_path / "r2")
+
+
+def test_several_images_per_subject_and_subject_scores() -> None:
+    from facetrail.evaluation.identification import subject_scores
+
+    people = {f"p{i}": [Path(f"p{i}/{j}.jpg") for j in range(4)] for i in range(6)}
+    split = split_people(people, 0.5, seed=3, images_per_subject=3)
+    enrolled = {name for name, _ in split.gallery}
+    assert all(sum(n == name for n, _ in split.gallery) == 3 for name in enrolled)
+    assert {n for n, _ in split.mated} == enrolled and len(split.mated) == len(enrolled)
+    scores = np.array([[0.9, 0.1, 0.5, 0.2]])
+    owners = np.array([0, 0, 0, 1])
+    assert subject_scores(scores, owners, 2, "max").tolist() == [[0.9, 0.2]]
+    assert np.allclose(subject_scores(scores, owners, 2, "mean-top-2"), [[0.7, 0.2]])
+
+
+def test_an_enrol_list_fixes_the_split(tmp_path: Path) -> None:
+    from facetrail.evaluation.identification import read_enrol_list, split_from_list
+
+    people = {f"p{i}": [tmp_path / f"p{i}/{j}.jpg" for j in range(2)] for i in range(3)}
+    listing = tmp_path / "enrol.txt"
+    listing.write_text("# enrolled\np0/0.jpg\np1/1.jpg\n")
+    split = split_from_list(people, read_enrol_list(listing, tmp_path))
+    assert {(n, p.name) for n, p in split.gallery} == {("p0", "0.jpg"), ("p1", "1.jpg")}
+    assert {(n, p.name) for n, p in split.mated} == {("p0", "1.jpg"), ("p1", "0.jpg")}
+    assert {n for n, _ in split.nonmated} == {"p2"}
+    listing.write_text("p9/0.jpg\n")
+    with pytest.raises(InvalidInputError, match="not in the data set"):
+        split_from_list(people, read_enrol_list(listing, tmp_path))

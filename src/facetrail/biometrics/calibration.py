@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import numpy as np
+from scipy.stats import norm
 
 from facetrail.biometrics.fusion import ScoreFusion, ScoreNormalisation
 from facetrail.errors import InvalidInputError, ModelError
@@ -16,6 +19,8 @@ from facetrail.errors import InvalidInputError, ModelError
 CALIBRATION_RESOURCE = "calibration.json"
 
 
+# False "possible duplicate" warnings allowed per new person enrolled (one in a hundred).
+FALSE_DUPLICATES_PER_PERSON = 0.01
 # Same-track linking: a face this far above the impostor mean (in impostor standard
 # deviations) may continue a track; 1.2 gives the 0.20 SFace cosine tracking was tuned at.
 LINKING_IMPOSTOR_SIGMAS = 1.2
@@ -70,6 +75,46 @@ class Calibration:
             + LINKING_IMPOSTOR_SIGMAS * m.normalisation.impostor_std
             for m in self.models
         }
+
+    def threshold_for_rate(self, fmr: float) -> float:
+        """The threshold at a false match rate per comparison, from the calibrated points.
+
+        Log-interpolated between points; below the lowest calibrated FMR, extrapolated by
+        the impostor scores' normal model (fused: a weighted sum of z-scores), never lower
+        than the last calibrated point.
+        """
+        points = sorted((float(k), v) for k, v in self.fmr_thresholds.items())
+        if not points:
+            return self._normal_model_threshold(fmr)
+        if fmr >= points[-1][0]:
+            return points[-1][1]
+        if fmr <= points[0][0]:
+            return max(points[0][1], self._normal_model_threshold(fmr))
+        for (f0, t0), (f1, t1) in itertools.pairwise(points):
+            if f0 <= fmr <= f1:
+                share = (math.log10(fmr) - math.log10(f0)) / (math.log10(f1) - math.log10(f0))
+                return t0 + share * (t1 - t0)
+        return points[-1][1]
+
+    def _normal_model_threshold(self, fmr: float) -> float:
+        z = float(norm.isf(fmr))
+        if self.score_kind == "fused-z":
+            return z * math.sqrt(sum(m.weight**2 for m in self.models))
+        model = self.models[0].normalisation
+        return model.impostor_mean + z * model.impostor_std
+
+    def duplicate_threshold(
+        self, gallery_size: int, false_duplicates: float = FALSE_DUPLICATES_PER_PERSON
+    ) -> float:
+        """The score above which a new person looks like a duplicate in a gallery this big.
+
+        Each new person is compared with every subject: the per-comparison FMR that keeps
+        false duplicate warnings to `false_duplicates` per new person is
+        1 - (1 - rate)^(1/N); the threshold is that FMR's, never below the 1:1 threshold.
+        """
+        size = max(gallery_size, 1)
+        fmr = 1.0 - (1.0 - false_duplicates) ** (1.0 / size)
+        return max(self.threshold, self.threshold_for_rate(fmr))
 
     def threshold_at_fmr(self, fmr: str) -> float:
         """The threshold for a false match rate such as "1e-3" (KeyError lists them)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import cv2
 import numpy as np
 
@@ -39,6 +41,16 @@ YUNET_TOP_K = 5000
 # distances below the tip; the reference crop's inter-eye distance is 35.24 px.
 _NOSE_BASE_BELOW_TIP = 0.22 * 35.24
 _REFERENCE_NOSE_BASE = REFERENCE_LANDMARKS[2] + np.array([0.0, _NOSE_BASE_BELOW_TIP], np.float32)
+
+
+class Detector(Protocol):
+    """Finds faces: every face in a BGR image, largest first, in its pixels."""
+
+    name: str
+
+    def load(self) -> None: ...
+
+    def detect(self, image: np.ndarray) -> list[Face]: ...
 
 
 def ensure_bgr(image: np.ndarray) -> np.ndarray:

@@ -25,7 +25,8 @@ class Face:
 
     `box` is (x, y, w, h) in pixels of the image it was detected in; `landmarks` is a
     (5, 2) float32 array in the same pixels, in LANDMARK_NAMES order. `templates` maps a
-    recognizer's model name to its L2-normalised float32 vector.
+    recognizer's model name to its L2-normalised float32 vector. `found_by` says whether
+    the first detection pass found it, or which retry (padded, equalised) did.
     """
 
     box: tuple[float, float, float, float]
@@ -33,6 +34,7 @@ class Face:
     detector_score: float
     quality: QualityReport | None = None
     templates: dict[str, np.ndarray] = field(default_factory=dict)
+    found_by: str = "direct"  # or the detection retry that found it (biometrics/retry.py)
 
     @property
     def area(self) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from facetrail.biometrics.calibration import Calibration, calibrated_specs, load_calibration
-from facetrail.biometrics.detector import HogDetector, YuNetDetector
+from facetrail.biometrics.detector import Detector, HogDetector, YuNetDetector
 from facetrail.biometrics.face import Face
 from facetrail.biometrics.quality import QualityAssessor
 from facetrail.biometrics.recognizer import (
@@ -18,20 +18,39 @@ from facetrail.biometrics.recognizer import (
     SFaceRecognizer,
     cosine,
 )
+from facetrail.biometrics.retry import RetryingDetector
 from facetrail.errors import InvalidInputError, ModelError, NoFaceError
 
-Detector = YuNetDetector | HogDetector
-DETECTORS: dict[str, type[Detector]] = {"yunet": YuNetDetector, "hog": HogDetector}
+DETECTORS: dict[str, type[YuNetDetector | HogDetector]] = {
+    "yunet": YuNetDetector,
+    "hog": HogDetector,
+}
 RECOGNIZERS: dict[str, type[SFaceRecognizer | DlibRecognizer]] = {
     "sface": SFaceRecognizer,
     "dlib": DlibRecognizer,
 }
 ONNX_PREFIX = "onnx:"
+FLIP_SUFFIX = "+flip"
+# Mirror image landmark order: the right eye becomes the left, the mouth corners swap.
+FLIP_ORDER = (1, 0, 2, 4, 3)
 SPEC_HELP = (
     "a pipeline spec is DETECTOR+RECOGNIZER[|RECOGNIZER...], e.g. 'yunet+sface', "
     "'yunet+sface|dlib', 'hog+dlib', 'yunet+onnx:/path/model.onnx'; detectors: "
     f"{', '.join(DETECTORS)}; recognizers: {', '.join(RECOGNIZERS)}, onnx:PATH"
 )
+
+
+def mirror_face(face: Face, width: int) -> Face:
+    """`face` as it lies in the horizontally flipped image `width` pixels wide."""
+    x, y, w, h = face.box
+    landmarks = np.asarray(face.landmarks, dtype=np.float32).copy()
+    landmarks[:, 0] = width - 1 - landmarks[:, 0]
+    return Face(
+        box=(width - x - w, y, w, h),
+        landmarks=landmarks[list(FLIP_ORDER)],
+        detector_score=face.detector_score,
+        quality=face.quality,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +59,18 @@ class PipelineSpec:
 
     detector: str
     recognizers: tuple[str, ...]
+    flip: bool = False  # templates averaged with the mirror image's ("+flip")
 
     @classmethod
     def parse(cls, spec: str) -> PipelineSpec:
-        """Parse 'DETECTOR+RECOGNIZER[|RECOGNIZER...]'; InvalidInputError says what is wrong."""
+        """Parse 'DETECTOR+RECOGNIZER[|RECOGNIZER...][+flip]'; InvalidInputError says why not."""
         if not isinstance(spec, str) or not spec.strip():
             raise InvalidInputError(f"empty pipeline spec: {SPEC_HELP}")
-        detector, plus, rest = spec.strip().partition("+")
+        text = spec.strip()
+        flip = text.lower().endswith(FLIP_SUFFIX)
+        if flip:
+            text = text[: -len(FLIP_SUFFIX)]
+        detector, plus, rest = text.partition("+")
         detector = detector.strip().lower()
         if not plus or not rest.strip():
             raise InvalidInputError(f"pipeline spec {spec!r} names no recognizer: {SPEC_HELP}")
@@ -71,10 +95,15 @@ class PipelineSpec:
             if name in recognizers:
                 raise InvalidInputError(f"recognizer {name!r} appears twice in {spec!r}")
             recognizers.append(name)
-        return cls(detector=detector, recognizers=tuple(recognizers))
+        return cls(detector=detector, recognizers=tuple(recognizers), flip=flip)
+
+    @property
+    def unflipped(self) -> PipelineSpec:
+        """The same pipeline without flip averaging."""
+        return PipelineSpec(self.detector, self.recognizers)
 
     def __str__(self) -> str:
-        return f"{self.detector}+{'|'.join(self.recognizers)}"
+        return f"{self.detector}+{'|'.join(self.recognizers)}{FLIP_SUFFIX if self.flip else ''}"
 
     @property
     def fused(self) -> bool:
@@ -106,7 +135,8 @@ class FaceAnalyzer:
         detector: Detector | None = None,
     ) -> None:
         self.spec = spec
-        self.detector: Detector = detector or DETECTORS[spec.detector]()
+        # Photos retry a missed face padded and equalised (video replaces this detector).
+        self.detector: Detector = detector or RetryingDetector(DETECTORS[spec.detector]())
         self.quality = QualityAssessor()
         self.recognizers: tuple[Recognizer, ...] = tuple(
             _make_recognizer(n) for n in spec.recognizers
@@ -131,8 +161,12 @@ class FaceAnalyzer:
     ) -> FaceAnalyzer:
         """The analyzer of `spec`, with its packaged calibration when there is one."""
         parsed = spec if isinstance(spec, PipelineSpec) else PipelineSpec.parse(spec)
-        if calibration is None and str(parsed) in calibrated_specs():
-            calibration = load_calibration(str(parsed))
+        if calibration is None:
+            # A flip pipeline without its own measurement uses its unflipped pipeline's.
+            for candidate in (parsed, parsed.unflipped):
+                if str(candidate) in calibrated_specs():
+                    calibration = load_calibration(str(candidate))
+                    break
         return cls(parsed, calibration)
 
     @property
@@ -170,9 +204,18 @@ class FaceAnalyzer:
         ]
 
     def embed(self, image: np.ndarray, face: Face) -> Face:
-        """`face` with every recognizer's template filled in."""
+        """`face` with every recognizer's template filled in.
+
+        A "+flip" pipeline averages each template with the mirror image's (normalised).
+        """
+        mirror = mirror_face(face, image.shape[1]) if self.spec.flip else None
+        flipped = np.ascontiguousarray(image[:, ::-1]) if self.spec.flip else None
         for recognizer in self.recognizers:
-            face = face.with_template(recognizer.name, recognizer.embed(image, face))
+            vector = recognizer.embed(image, face)
+            if mirror is not None and flipped is not None:
+                total = vector + recognizer.embed(flipped, mirror)
+                vector = (total / np.linalg.norm(total)).astype(np.float32)
+            face = face.with_template(recognizer.name, vector)
         return face
 
     def analyze(self, image: np.ndarray) -> list[Face]:

@@ -28,6 +28,10 @@ from facetrail.evaluation.templates import TemplateSet, compute_templates
 DEFAULT_ENROLLED_FRACTION = 0.5
 DEFAULT_SEED = 0
 HIGHEST_NONMATED_SHOWN = 20
+MAX_IMAGES_PER_SUBJECT = 10
+# How a subject enrolled with several images is scored against a probe.
+SUBJECT_SCORES = ("max", "mean-top-2", "mean-top-3")
+DEFAULT_SUBJECT_SCORE = "max"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +44,27 @@ class Split:
     distractors: int
 
 
-def split_people(people: Mapping[str, list[Path]], enrolled_fraction: float, seed: int) -> Split:
-    """The seeded enrolment split of a folder-per-person set (see the module docstring)."""
+def split_people(
+    people: Mapping[str, list[Path]],
+    enrolled_fraction: float,
+    seed: int,
+    images_per_subject: int = 1,
+) -> Split:
+    """The seeded enrolment split of a folder-per-person set (see the module docstring).
+
+    With `images_per_subject` n above 1, only people with more than n images can be
+    enrolled (each keeps at least one probe); their first n images are enrolled.
+    """
+    if not 1 <= images_per_subject <= MAX_IMAGES_PER_SUBJECT:
+        raise InvalidInputError(
+            f"--images-per-subject must be 1-{MAX_IMAGES_PER_SUBJECT}, got {images_per_subject}"
+        )
     if not 0 < enrolled_fraction < 1:
         raise InvalidInputError(
             f"--enrolled-fraction must be between 0 and 1 (exclusive), got {enrolled_fraction}"
         )
-    multi = sorted(name for name, images in people.items() if len(images) >= 2)
-    single = sorted(name for name, images in people.items() if len(images) == 1)
+    multi = sorted(name for name, images in people.items() if len(images) > images_per_subject)
+    single = sorted(name for name, images in people.items() if len(images) <= images_per_subject)
     if len(multi) < 2:
         raise InvalidInputError(
             "identification needs at least two people with two or more images each"
@@ -56,10 +73,75 @@ def split_people(people: Mapping[str, list[Path]], enrolled_fraction: float, see
     count = min(max(1, round(enrolled_fraction * len(multi))), len(multi) - 1)
     enrolled = sorted(multi[i] for i in order[:count])
     searched_only = sorted(multi[i] for i in order[count:])
-    gallery = [(name, people[name][0]) for name in enrolled + single]
-    mated = [(name, image) for name in enrolled for image in people[name][1:]]
+    n = images_per_subject
+    gallery = [(name, image) for name in enrolled for image in people[name][:n]]
+    gallery += [(name, people[name][0]) for name in single]
+    mated = [(name, image) for name in enrolled for image in people[name][n:]]
     nonmated = [(name, image) for name in searched_only for image in people[name]]
     return Split(tuple(gallery), tuple(mated), tuple(nonmated), len(single))
+
+
+def split_from_list(people: Mapping[str, list[Path]], enrol: set[Path]) -> Split:
+    """The split a data set ships: the listed images are enrolled, the rest searched.
+
+    A listed person's other images are mated searches; everyone with no listed image is
+    searched non-mated.
+    """
+    known = {image for images in people.values() for image in images}
+    unknown = sorted(str(p) for p in enrol - known)
+    if unknown:
+        raise InvalidInputError(
+            f"--enrol-list names {len(unknown)} image(s) not in the data set, e.g. {unknown[0]}"
+        )
+    gallery: list[tuple[str, Path]] = []
+    mated: list[tuple[str, Path]] = []
+    nonmated: list[tuple[str, Path]] = []
+    for name in sorted(people):
+        listed = [p for p in people[name] if p in enrol]
+        rest = [p for p in people[name] if p not in enrol]
+        gallery += [(name, p) for p in listed]
+        (mated if listed else nonmated).extend((name, p) for p in rest)
+    if not gallery or not mated:
+        raise InvalidInputError(
+            "--enrol-list must enrol images of people who have others to search"
+        )
+    return Split(tuple(gallery), tuple(mated), tuple(nonmated), 0)
+
+
+def read_enrol_list(path: Path, images: Path) -> set[Path]:
+    """Image paths (one per line, relative to `images` or absolute; '#' comments)."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as error:
+        raise InvalidInputError(f"cannot read --enrol-list {path}: {error.strerror}") from None
+    listed = set()
+    for line in lines:
+        entry = line.split("#", 1)[0].strip()
+        if entry:
+            candidate = Path(entry)
+            listed.add(candidate if candidate.is_absolute() else images / candidate)
+    if not listed:
+        raise InvalidInputError(f"--enrol-list {path} lists no image")
+    return listed
+
+
+def subject_scores(
+    scores: np.ndarray, owners: np.ndarray, subjects: int, method: str
+) -> np.ndarray:
+    """(searches x subjects) scores from (searches x enrolled images): each subject's max,
+    or the mean of its top k ("mean-top-2", "mean-top-3"; fewer images: their mean)."""
+    out = np.full((scores.shape[0], subjects), metrics.NO_SCORE)
+    for subject in range(subjects):
+        columns = scores[:, owners == subject]
+        if columns.shape[1] == 0:
+            continue
+        if method == "max":
+            out[:, subject] = columns.max(axis=1)
+            continue
+        k = int(method.removeprefix("mean-top-"))
+        top = -np.sort(-columns, axis=1)[:, :k]
+        out[:, subject] = top.mean(axis=1)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +156,35 @@ class SearchOutcomes:
     failed_to_enrol: tuple[str, ...]
 
 
-def search_outcomes(analyzer: FaceAnalyzer, split: Split, templates: TemplateSet) -> SearchOutcomes:
-    """Score every search against the gallery and read off ranks and top scores."""
+def search_outcomes(
+    analyzer: FaceAnalyzer,
+    split: Split,
+    templates: TemplateSet,
+    subject_score: str = DEFAULT_SUBJECT_SCORE,
+) -> SearchOutcomes:
+    """Score every search against the gallery's subjects and read off ranks and top scores.
+
+    A subject enrolled with several images is scored by `subject_score` over them.
+    """
+    if subject_score not in SUBJECT_SCORES:
+        raise InvalidInputError(
+            f"--subject-score must be one of {', '.join(SUBJECT_SCORES)}, got {subject_score!r}"
+        )
     row = templates.index()
-    enrolled = [(name, row[path]) for name, path in split.gallery if templates.found[row[path]]]
-    failed = tuple(name for name, path in split.gallery if not templates.found[row[path]])
-    column = {name: i for i, (name, _) in enumerate(enrolled)}
-    references = np.array([r for _, r in enrolled], dtype=np.int64)
+    images = [(name, row[path]) for name, path in split.gallery if templates.found[row[path]]]
+    names = sorted({name for name, _ in images})
+    column = {name: i for i, name in enumerate(names)}
+    failed = tuple(dict.fromkeys(n for n, _ in split.gallery if n not in column))
+    enrolled = [(name, column[name]) for name in names]
+    owners = np.array([column[name] for name, _ in images], dtype=np.int64)
+    references = np.array([r for _, r in images], dtype=np.int64)
+
+    def against_gallery(rows: np.ndarray) -> np.ndarray:
+        image_scores = cross_scores(analyzer, templates.templates, rows, references)
+        return subject_scores(image_scores, owners, len(names), subject_score)
 
     mated_rows = np.array([row[p] for _, p in split.mated], dtype=np.int64)
-    scores = cross_scores(analyzer, templates.templates, mated_rows, references)
+    scores = against_gallery(mated_rows)
     mate_col = np.array([column.get(name, -1) for name, _ in split.mated])
     has_mate = mate_col >= 0
     mate_score = np.full(mated_rows.size, metrics.NO_SCORE)
@@ -96,7 +197,7 @@ def search_outcomes(analyzer: FaceAnalyzer, split: Split, templates: TemplateSet
 
     nonmated_rows = np.array([row[p] for _, p in split.nonmated], dtype=np.int64)
     if references.size:
-        nonmated_scores = cross_scores(analyzer, templates.templates, nonmated_rows, references)
+        nonmated_scores = against_gallery(nonmated_rows)
         best = nonmated_scores.argmax(axis=1)
         nonmated_top = nonmated_scores[np.arange(best.size), best]
         nonmated_best = tuple(enrolled[i][0] for i in best)
@@ -172,12 +273,20 @@ def searched_split(
     enrolled_fraction: float,
     seed: int,
     aliases: Mapping[str, str] | None,
+    images_per_subject: int = 1,
+    enrol_list: set[Path] | None = None,
+    subject_score: str = DEFAULT_SUBJECT_SCORE,
 ) -> tuple[Split, FaceAnalyzer, TemplateSet, SearchOutcomes]:
-    """Split the people of `images`, embed every image used and run every search."""
+    """Split the people of `images` (seeded, or as `enrol_list` says), embed every image
+    used and run every search."""
     people = person_images(images)
     if aliases:
         people = merge_aliases(people, aliases)
-    split = split_people(people, enrolled_fraction, seed)
+    split = (
+        split_from_list(people, enrol_list)
+        if enrol_list is not None
+        else split_people(people, enrolled_fraction, seed, images_per_subject)
+    )
     analyzer = FaceAnalyzer.from_spec(options.pipeline)
     paths = [p for _, p in split.gallery] + [p for _, p in split.mated + split.nonmated]
     templates = compute_templates(
@@ -188,7 +297,7 @@ def searched_split(
         workers=options.workers,
         progress=options.progress,
     )
-    outcomes = search_outcomes(analyzer, split, templates)
+    outcomes = search_outcomes(analyzer, split, templates, subject_score)
     return split, analyzer, templates, outcomes
 
 
@@ -200,11 +309,21 @@ def run_identification(
     seed: int = DEFAULT_SEED,
     aliases: Mapping[str, str] | None = None,
     groups: Mapping[str, str] | None = None,
+    images_per_subject: int = 1,
+    enrol_list: set[Path] | None = None,
+    subject_score: str = DEFAULT_SUBJECT_SCORE,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Run the identification protocol; returns (result for JSON, score arrays for plots)."""
     started = time.perf_counter()
     split, analyzer, templates, outcomes = searched_split(
-        images, options, enrolled_fraction=enrolled_fraction, seed=seed, aliases=aliases
+        images,
+        options,
+        enrolled_fraction=enrolled_fraction,
+        seed=seed,
+        aliases=aliases,
+        images_per_subject=images_per_subject,
+        enrol_list=enrol_list,
+        subject_score=subject_score,
     )
     at_fpir = _operating_points(outcomes)
     row = templates.index()
@@ -217,6 +336,9 @@ def run_identification(
         "fnir_at_fpir": at_fpir,
         "enrolled_fraction": enrolled_fraction,
         "seed": seed,
+        "images_per_subject": images_per_subject,
+        "enrol_list": len(enrol_list) if enrol_list is not None else None,
+        "subject_score": subject_score,
         "aliases_merged": len(aliases or {}),
         "gallery_size": len(split.gallery) - len(outcomes.failed_to_enrol),
         "enrolled_people_with_searches": len({n for n, _ in split.mated}),

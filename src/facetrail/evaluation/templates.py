@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from facetrail.biometrics.face import Face
-from facetrail.biometrics.pipeline import FaceAnalyzer, PipelineSpec
+from facetrail.biometrics.pipeline import FaceAnalyzer, PipelineSpec, mirror_face
 from facetrail.errors import ImageError, InvalidInputError
 from facetrail.media.images import load_image
 
@@ -34,7 +34,6 @@ SAVE_EVERY = 512  # embedded images between cache saves, so an interrupted run r
 SELECTION_CENTRE = "centre"
 # Mirror of the YuNet landmark order under a horizontal flip: the subject's right eye
 # becomes the left one, and the same for the mouth corners; the nose stays.
-FLIP_ORDER = (1, 0, 2, 4, 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,16 +63,7 @@ def nearest_centre(faces: list[Face], shape: tuple[int, ...]) -> Face | None:
     )
 
 
-def mirrored(face: Face, width: int) -> Face:
-    """`face` as it lies in the horizontally flipped image `width` pixels wide."""
-    x, y, w, h = face.box
-    landmarks = np.asarray(face.landmarks, dtype=np.float32).copy()
-    landmarks[:, 0] = width - 1 - landmarks[:, 0]
-    return Face(
-        box=(width - x - w, y, w, h),
-        landmarks=landmarks[list(FLIP_ORDER)],
-        detector_score=face.detector_score,
-    )
+mirrored = mirror_face  # the evaluation's name for it
 
 
 def embed_face(analyzer: FaceAnalyzer, pixels: np.ndarray, *, flip: bool) -> dict[str, np.ndarray]:

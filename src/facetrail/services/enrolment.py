@@ -376,7 +376,9 @@ class Enroller:
             return items
         new_subject = [(p, i) for p, i in ready if p.task.subject not in known_subjects]
         for (_, item), warnings in zip(
-            new_subject, self._duplicate_warnings([p for p, _ in new_subject], gallery), strict=True
+            new_subject,
+            self._duplicate_warnings([p for p, _ in new_subject], gallery, len(known_subjects)),
+            strict=True,
         ):
             item.warnings.extend(warnings)
         try:
@@ -417,12 +419,18 @@ class Enroller:
             if prepared.photo_created:
                 self.photos.delete(prepared.photo_path)
 
-    def _duplicate_warnings(self, batch: list[Prepared], gallery: Gallery) -> list[list[str]]:
-        """For each new subject's face: existing (or same-batch) subjects it matches."""
+    def _duplicate_warnings(
+        self, batch: list[Prepared], gallery: Gallery, gallery_size: int
+    ) -> list[list[str]]:
+        """For each new subject's face: existing (or same-batch) subjects it matches.
+
+        The threshold grows with the gallery (calibration.duplicate_threshold), so false
+        warnings stay about one per hundred new people however large the gallery is.
+        """
         if not batch:
             return []
         analyzer = self.analyzers.get(gallery.pipeline)
-        threshold = analyzer.calibration.threshold
+        threshold = analyzer.calibration.duplicate_threshold(gallery_size + len(batch))
         faces = [p.face for p in batch if p.face is not None]
         with self.database.reader() as session:
             matches = rank_subjects_batch(

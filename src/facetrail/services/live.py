@@ -227,10 +227,18 @@ def estimate_false_alerts(
 
 
 def live_analyzer(spec: str, calibration: Calibration) -> FaceAnalyzer:
-    """The pipeline's analyzer with its detector keeping low-score faces for tracking."""
+    """The pipeline's analyzer with its detector keeping low-score faces for tracking.
+
+    Video frames get the bare detector: the photo retries (biometrics/retry.py) would
+    cost a second pass on every empty frame.
+    """
     analyzer = FaceAnalyzer.from_spec(spec, calibration)
-    if isinstance(analyzer.detector, YuNetDetector):
-        analyzer.detector = YuNetDetector(score_threshold=LOW_DETECTION_SCORE)
+    bare = getattr(analyzer.detector, "inner", analyzer.detector)
+    analyzer.detector = (
+        YuNetDetector(score_threshold=LOW_DETECTION_SCORE)
+        if isinstance(bare, YuNetDetector)
+        else bare
+    )
     return analyzer.load()
 
 

@@ -200,6 +200,46 @@ def eval_pairs(
     _print_groups(result)
 
 
+@eval_app.command("fusion")
+def eval_fusion(
+    pairs: Annotated[Path, typer.Option("--pairs", help="LFW-format pairs file")],
+    images: ImagesArg,
+    pipeline: PipelineArg = "yunet+sface|dlib",
+    folds: Annotated[int, typer.Option("--folds", help="folds for a single-set pairs file")] = 10,
+    cache: CacheArg = True,
+    workers: WorkersArg = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fusion at the tail: FNMR at FMR 1e-3/1e-4 per model, fixed and learned fusion."""
+    from facetrail.evaluation.fusion_learning import run_fusion_study
+
+    result = _run(
+        home,
+        pipeline,
+        False,
+        cache,
+        workers,
+        as_json,
+        lambda o: (run_fusion_study(pairs, images, o, folds=folds), {}),
+        False,
+    )
+    if as_json:
+        print_json(result)
+        return
+    table = Table(
+        "method", *(f"FNMR at FMR {t}" for t in next(iter(result["fnmr_at_fmr"].values())))
+    )
+    for method, points in result["fnmr_at_fmr"].items():
+        table.add_row(method, *(_pct(v) for v in points.values()))
+    out.print(table)
+    weights = result["learned_weights"]
+    out.print(
+        f"{result['genuine_pairs']} genuine pairs, {result['impostor_comparisons']:,} impostor"
+        f" comparisons, {result['folds']} folds; learned weights per fold: {weights}"
+    )
+
+
 @eval_app.command("identify")
 def eval_identify(
     images: ImagesArg,
@@ -212,14 +252,33 @@ def eval_identify(
     cache: CacheArg = True,
     workers: WorkersArg = None,
     save: SaveArg = True,
+    images_per_subject: Annotated[
+        int, typer.Option("--images-per-subject", help="enrol each person's first N images")
+    ] = 1,
+    subject_score: Annotated[
+        str,
+        typer.Option(
+            "--subject-score",
+            help="score of a subject with several images: max, mean-top-2 or mean-top-3",
+        ),
+    ] = "max",
+    enrol_list: Annotated[
+        Path | None,
+        typer.Option(
+            "--enrol-list",
+            help="file of images to enrol (one per line); the rest"
+            " are searched (for sets that ship their own split)",
+        ),
+    ] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """1:N identification protocol: CMC and open-set FNIR at FPIR 0.1 ... 0.001."""
-    from facetrail.evaluation.identification import run_identification
+    from facetrail.evaluation.identification import read_enrol_list, run_identification
 
     alias_map = _optional(aliases, read_aliases)
     labels = _optional(groups, read_groups)
+    listed = read_enrol_list(enrol_list, images) if enrol_list is not None else None
     result = _run(
         home,
         pipeline,
@@ -234,6 +293,9 @@ def eval_identify(
             seed=seed,
             aliases=alias_map,
             groups=labels,
+            images_per_subject=images_per_subject,
+            enrol_list=listed,
+            subject_score=subject_score,
         ),
         save,
     )
