@@ -222,6 +222,8 @@ class Facetrail:
         keep_photos: bool = True,
         progress: Progress | None = None,
         subject_field: str | None = None,
+        face: int | None = None,
+        box: tuple[float, float, float, float] | None = None,
     ) -> EnrolReport:
         """Enrol a photo (needs `subject`), a folder of subject folders, or ANSI/NIST-ITL
         transactions (a file or a folder of them; the subject from `subject_field`)."""
@@ -236,6 +238,8 @@ class Facetrail:
             pipeline=pipeline,
             keep_photos=keep_photos,
             subject_field=subject_field,
+            face=face,
+            box=box,
         )
         return self._enrolment.enrol(self.context(), request, progress)
 

@@ -51,6 +51,7 @@ from facetrail.records import (
 )
 from facetrail.records import provenance as record_provenance
 from facetrail.records.standard import DOMAIN, SUBJECT_FIELD
+from facetrail.services.face_choice import dominant_face, face_at_box, pick_face
 from facetrail.services.gallery_records import GALLERY_CREATE, GalleryRequest, create_gallery
 from facetrail.services.lookup import find_gallery
 from facetrail.services.matching import rank_subjects_batch
@@ -88,6 +89,10 @@ class EnrolRequest:
     # An ANSI/NIST-ITL transaction: the field naming the subject (1.009, 1.010 or 2.NNN);
     # None: 1.009 TCN, or 2.900 in a transaction facetrail exported.
     subject_field: str | None = None
+    # A single photo holding several faces: which one is the subject's (1 = largest), or
+    # the box around it; without either such a photo is refused, never given the largest.
+    face: int | None = None
+    box: tuple[float, float, float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +102,9 @@ class EnrolTask:
     path: Path
     subject: str
     notices: tuple[str, ...] = ()  # e.g. the folder name was normalised
+    single: bool = False  # one photo named on the command line (a choice is required)
+    face: int | None = None  # its chosen face (1 = largest)
+    box: tuple[float, float, float, float] | None = None  # or the box around it
 
 
 @dataclass(slots=True)
@@ -120,6 +128,28 @@ class Prepared:
     @property
     def ready(self) -> bool:
         return not self.skipped and not self.error and self.face is not None
+
+
+def with_face_choice(request: EnrolRequest, tasks: list[EnrolTask]) -> list[EnrolTask]:
+    """A single photo's task carrying the request's face choice; refused for folders."""
+    if request.path.is_dir():
+        if request.face is not None or request.box is not None:
+            raise InvalidInputError(
+                "--face and --box choose the face in one photo; enrol that photo on its own"
+            )
+        return tasks
+    return [replace(t, single=True, face=request.face, box=request.box) for t in tasks]
+
+
+def chosen_face(task: EnrolTask, faces: list[Face]) -> int:
+    """The index of the subject's face: as chosen, the only one, or a dominant one in a
+    folder; an unclear multi-face photo is refused (InvalidInputError listing the faces)."""
+    what = displayable(str(task.path))
+    if task.box is not None:
+        return face_at_box(faces, task.box, what)
+    if task.face is not None or task.single:
+        return pick_face(faces, task.face, option="--face (or --box x,y,w,h)", what=what)
+    return dominant_face(faces, what)
 
 
 def _entry_item(path: Path, subject: str | None, status: str, reason: str) -> EnrolItem:
@@ -243,6 +273,7 @@ class Enroller:
                 f"--retain-until {request.retain_until} is in the past; nothing was enrolled"
             )
         tasks, items = plan(request.path, request.subject)
+        tasks = with_face_choice(request, tasks)
         temp_files_removed = self.photos.clean_stale_temp_files(gallery.id)
         known_subjects, enrolled_hashes = self._existing(gallery.id)
         subjects_before = len(known_subjects)
@@ -335,12 +366,15 @@ class Enroller:
             if not faces:
                 prepared.error = "no face found; use a photo where the face is clearly visible"
                 return prepared
+            index = chosen_face(task, faces)
             if len(faces) > 1:
                 prepared.warnings.append(
-                    f"{len(faces)} faces found; enrolled the largest (use a single-face photo)"
+                    f"{len(faces)} faces found; enrolled face {index + 1}"
+                    f" (x={faces[index].box[0]:.0f} y={faces[index].box[1]:.0f})"
                 )
             prepared.face = require_finite(
-                analyzer.embed(image.pixels, faces[0]), f"face in {displayable(task.path.name)}"
+                analyzer.embed(image.pixels, faces[index]),
+                f"face in {displayable(task.path.name)}",
             )
             prepared.image_format, prepared.width, prepared.height = (
                 image.format,

@@ -12,9 +12,10 @@ from facetrail.biometrics.finite import require_finite
 from facetrail.core.access import INVESTIGATOR, declare, requires
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
-from facetrail.errors import AuthorisationError, InvalidInputError, NoFaceError
+from facetrail.errors import AuthorisationError, NoFaceError
 from facetrail.media.images import load_image
 from facetrail.services.authorisations import check_covers
+from facetrail.services.face_choice import pick_face
 from facetrail.services.results import VerifyResult
 from facetrail.store.calibration_store import calibration_label
 from facetrail.store.models import Authorisation
@@ -35,28 +36,6 @@ class VerifyRequest:
     # Which face of a photo with several (1 = largest); refused when needed and not given.
     face_a: int | None = None
     face_b: int | None = None
-
-
-def pick_face(detected: list[Face], chosen: int | None, label: str, source: str) -> int:
-    """The 0-based index of the face to compare; several faces need an explicit choice."""
-    option = f"--face-{label.lower()}"
-    if chosen is None:
-        if len(detected) == 1:
-            return 0
-        boxes = "; ".join(
-            f"{number} at x={face.box[0]:.0f} y={face.box[1]:.0f} ({face.box[2]:.0f} px wide)"
-            for number, face in enumerate(detected, 1)
-        )
-        raise InvalidInputError(
-            f"image {label} ({source}) holds {len(detected)} faces, largest first: {boxes};"
-            f" pick one with {option} N (or --face N for both photos)"
-        )
-    if not 1 <= chosen <= len(detected):
-        raise InvalidInputError(
-            f"{option} {chosen}: image {label} ({source}) holds {len(detected)} face(s),"
-            f" numbered 1-{len(detected)} largest first"
-        )
-    return chosen - 1
 
 
 class Verification:
@@ -104,7 +83,12 @@ class Verification:
                 if not detected:
                     raise NoFaceError(f"image {label} ({image.source}): no face found")
                 found.append(len(detected))
-                index = pick_face(detected, chosen[label], label, image.source)
+                index = pick_face(
+                    detected,
+                    chosen[label],
+                    option=f"--face-{label.lower()} (or --face for both photos)",
+                    what=f"image {label} ({image.source})",
+                )
                 used.append(index + 1)
                 faces.append(analyzer.embed(image.pixels, detected[index]))
             score = require_finite(analyzer.compare(faces[0], faces[1]), "verify score")

@@ -30,6 +30,7 @@ from facetrail.interfaces.cli.support import (
     shown,
     upgrade_home,
 )
+from facetrail.services.face_choice import parse_box
 from facetrail.services.results import EnrolItem, SearchResult, TransactionExport
 from facetrail.services.search import DEFAULT_TOP
 
@@ -135,10 +136,19 @@ def enrol(
             help="transactions: the field naming the subject, 1.009 (default), 1.010 or 2.NNN",
         ),
     ] = None,
+    face: Annotated[
+        int | None,
+        typer.Option("--face", help="a photo with several faces: enrol face N (1 = largest)"),
+    ] = None,
+    box: Annotated[
+        str | None,
+        typer.Option("--box", help="a photo with several faces: the face inside x,y,w,h"),
+    ] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Enrol photos or ANSI/NIST-ITL transactions into a gallery (resumable)."""
+    chosen_box = parse_box(box) if box is not None else None
     retain = parse_date(retain_until, "--retain-until")
     collected = parse_moment(collected_at, "--collected-at")
     if not legal_basis:
@@ -171,6 +181,8 @@ def enrol(
                 path,
                 gallery=gallery,
                 subject=subject,
+                face=face,
+                box=chosen_box,
                 source=source,
                 legal_basis=legal_basis,
                 retain_until=retain,
