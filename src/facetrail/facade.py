@@ -199,9 +199,10 @@ class Facetrail:
         pipeline: str | None = None,
         keep_photos: bool = True,
         description: str = "",
+        min_quality: float | None = None,
     ) -> GalleryInfo:
         """Create a gallery that enrols with `pipeline` (default: the configured one)."""
-        request = GalleryRequest(name, pipeline, keep_photos, description)
+        request = GalleryRequest(name, pipeline, keep_photos, description, min_quality)
         return self._galleries.create(self.context(), request)
 
     def galleries(self) -> list[GalleryInfo]:
@@ -224,6 +225,8 @@ class Facetrail:
         subject_field: str | None = None,
         face: int | None = None,
         box: tuple[float, float, float, float] | None = None,
+        allow_low_quality: bool = False,
+        min_quality: float | None = None,
     ) -> EnrolReport:
         """Enrol a photo (needs `subject`), a folder of subject folders, or ANSI/NIST-ITL
         transactions (a file or a folder of them; the subject from `subject_field`)."""
@@ -240,6 +243,8 @@ class Facetrail:
             subject_field=subject_field,
             face=face,
             box=box,
+            allow_low_quality=allow_low_quality,
+            min_quality=min_quality,
         )
         return self._enrolment.enrol(self.context(), request, progress)
 

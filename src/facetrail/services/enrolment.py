@@ -52,7 +52,12 @@ from facetrail.records import (
 from facetrail.records import provenance as record_provenance
 from facetrail.records.standard import DOMAIN, SUBJECT_FIELD
 from facetrail.services.face_choice import dominant_face, face_at_box, pick_face
-from facetrail.services.gallery_records import GALLERY_CREATE, GalleryRequest, create_gallery
+from facetrail.services.gallery_records import (
+    GALLERY_CREATE,
+    GalleryRequest,
+    create_gallery,
+    gallery_min_quality,
+)
 from facetrail.services.lookup import find_gallery
 from facetrail.services.matching import rank_subjects_batch
 from facetrail.services.naming import displayable, normalise_subject_id, validate_subject_id
@@ -93,6 +98,9 @@ class EnrolRequest:
     # the box around it; without either such a photo is refused, never given the largest.
     face: int | None = None
     box: tuple[float, float, float, float] | None = None
+    # A photo under the gallery's minimum quality is refused, or enrolled and flagged.
+    allow_low_quality: bool = False
+    min_quality: float | None = None  # a new gallery's minimum (default DEFAULT_MIN_QUALITY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +132,7 @@ class Prepared:
     skipped: bool = False
     skip_reason: str = "already enrolled"
     warnings: list[str] = field(default_factory=list)
+    low_quality: bool = False  # under the gallery's minimum, enrolled by --allow-low-quality
 
     @property
     def ready(self) -> bool:
@@ -262,6 +271,7 @@ class Enroller:
         self.analyzers = analyzers
         self.actor = actor
         self.workers = max(1, workers)
+        self.allow_low_quality = False  # the running request's (set by run)
 
     def run(
         self, request: EnrolRequest, gallery: Gallery, progress: Progress | None = None
@@ -274,6 +284,7 @@ class Enroller:
             )
         tasks, items = plan(request.path, request.subject)
         tasks = with_face_choice(request, tasks)
+        self.allow_low_quality = request.allow_low_quality
         temp_files_removed = self.photos.clean_stale_temp_files(gallery.id)
         known_subjects, enrolled_hashes = self._existing(gallery.id)
         subjects_before = len(known_subjects)
@@ -360,32 +371,64 @@ class Enroller:
                 prepared.skipped = True
                 return prepared
             image = load_image(data, name=displayable(str(task.path)))
-            analyzer = self.analyzers.get(gallery.pipeline)
-            faces = analyzer.detect(image.pixels)
-            prepared.faces_found = len(faces)
-            if not faces:
-                prepared.error = "no face found; use a photo where the face is clearly visible"
-                return prepared
-            index = chosen_face(task, faces)
-            if len(faces) > 1:
-                prepared.warnings.append(
-                    f"{len(faces)} faces found; enrolled face {index + 1}"
-                    f" (x={faces[index].box[0]:.0f} y={faces[index].box[1]:.0f})"
-                )
-            prepared.face = require_finite(
-                analyzer.embed(image.pixels, faces[index]),
-                f"face in {displayable(task.path.name)}",
-            )
-            prepared.image_format, prepared.width, prepared.height = (
-                image.format,
-                image.width,
-                image.height,
-            )
-            if gallery.keep_photos:
-                self._keep_photo(gallery, image, prepared)
+            self._prepare_decoded(image, gallery, prepared)
         except FacetrailError as error:
             prepared.error = str(error)
         return prepared
+
+    def _prepare_decoded(self, image: DecodedImage, gallery: Gallery, prepared: Prepared) -> None:
+        """Detect the subject's face in a decoded photo, check its quality, embed it and keep
+        the photo's bytes if the gallery does (errors and notices go on `prepared`)."""
+        task = prepared.task
+        analyzer = self.analyzers.get(gallery.pipeline)
+        faces = analyzer.detect(image.pixels)
+        prepared.faces_found = len(faces)
+        if not faces:
+            prepared.error = "no face found; use a photo where the face is clearly visible"
+            return
+        index = chosen_face(task, faces)
+        if len(faces) > 1:
+            prepared.warnings.append(
+                f"{len(faces)} faces found; enrolled face {index + 1}"
+                f" (x={faces[index].box[0]:.0f} y={faces[index].box[1]:.0f})"
+            )
+        self._check_quality(prepared, faces[index], gallery)
+        if prepared.error:
+            return
+        prepared.face = require_finite(
+            analyzer.embed(image.pixels, faces[index]), f"face in {displayable(task.path.name)}"
+        )
+        prepared.image_format, prepared.width, prepared.height = (
+            image.format,
+            image.width,
+            image.height,
+        )
+        if gallery.keep_photos:
+            self._keep_photo(gallery, image, prepared)
+
+    def _check_quality(self, prepared: Prepared, face: Face, gallery: Gallery) -> None:
+        """Refuse (or, with --allow-low-quality, flag) a face under the gallery's minimum."""
+        minimum = gallery_min_quality(gallery)
+        quality = face.quality
+        if quality is None or quality.score >= minimum:
+            return
+        failing = ", ".join(
+            f"{name} {value:.0f}"
+            for name, value in sorted(quality.components.items())
+            if value < minimum
+        )
+        verdict = (
+            f"quality {quality.score:.0f} is under the gallery's minimum {minimum:.0f}"
+            f" (components under it: {failing or 'none alone'})"
+        )
+        if self.allow_low_quality:
+            prepared.low_quality = True
+            prepared.warnings.append(f"{verdict}; enrolled and flagged (--allow-low-quality)")
+        else:
+            prepared.error = (
+                f"{verdict}; use a sharper, larger, frontal, well-lit photo, or enrol it"
+                " flagged with --allow-low-quality"
+            )
 
     def _keep_photo(self, gallery: Gallery, image: DecodedImage, prepared: Prepared) -> None:
         # Written before the database commit; a crash in between leaves an unreferenced,
@@ -445,6 +488,10 @@ class Enroller:
             quality = prepared.face.quality if prepared.face else None
             item.status, item.image_id = "enrolled", image_id
             item.quality = quality.score if quality else None
+            item.quality_components = (
+                {k: round(v, 1) for k, v in quality.components.items()} if quality else None
+            )
+            item.low_quality = prepared.low_quality
         return items
 
     def _forget_photos(self, ready: list[tuple[Prepared, EnrolItem]]) -> None:
@@ -556,6 +603,10 @@ class Enroller:
             retain_until=request.retain_until,
             photo_path=prepared.photo_path,
             faces_found=prepared.faces_found,
+            quality_components=(
+                {k: round(v, 1) for k, v in quality.components.items()} if quality else None
+            ),
+            low_quality=prepared.low_quality,
         )
         try:
             with session.begin_nested():
@@ -713,7 +764,10 @@ class Enrolment:
         if record is None:
             self.kernel.require(context, GALLERY_CREATE.name)
             new_gallery = GalleryRequest(
-                request.gallery, pipeline=request.pipeline, keep_photos=request.keep_photos
+                request.gallery,
+                pipeline=request.pipeline,
+                keep_photos=request.keep_photos,
+                min_quality=request.min_quality,
             )
             with self.kernel.unit_of_work(context) as work:
                 create_gallery(work, new_gallery, self.kernel.settings.pipeline)
@@ -1014,27 +1068,6 @@ class RecordEnroller(Enroller):
         except FacetrailError as error:
             prepared.error = str(error)
         return prepared
-
-    def _prepare_decoded(self, image: DecodedImage, gallery: Gallery, prepared: Prepared) -> None:
-        """Detect and embed the largest face of an already decoded image; keep its bytes."""
-        analyzer = self.analyzers.get(gallery.pipeline)
-        faces = analyzer.detect(image.pixels)
-        prepared.faces_found = len(faces)
-        if not faces:
-            prepared.error = "no face found; use a photo where the face is clearly visible"
-            return
-        if len(faces) > 1:
-            prepared.warnings.append(
-                f"{len(faces)} faces found; enrolled the largest (use a single-face photo)"
-            )
-        prepared.face = analyzer.embed(image.pixels, faces[0])
-        prepared.image_format, prepared.width, prepared.height = (
-            image.format,
-            image.width,
-            image.height,
-        )
-        if gallery.keep_photos:
-            self._keep_photo(gallery, image, prepared)
 
     def _insert_photo(
         self,

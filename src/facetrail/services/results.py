@@ -61,6 +61,12 @@ class EnrolItem(BaseModel):
     reason: str = ""
     image_id: int | None = None
     quality: float | None = None
+    quality_components: dict[str, float] | None = Field(
+        default=None, description="size, sharpness, pose, exposure (0-100) of the enrolled face"
+    )
+    low_quality: bool = Field(
+        default=False, description="under the gallery's minimum, enrolled with --allow-low-quality"
+    )
     warnings: list[str] = Field(default_factory=list)
     record: str | None = Field(
         default=None, description="the Type-10 record of a transaction file, e.g. 'Type-10 IDC 2'"
@@ -86,6 +92,7 @@ class GalleryInfo(BaseModel):
     name: str
     pipeline: str
     keep_photos: bool
+    min_quality: float | None = Field(default=None, description="photos under it are refused")
     subjects: int
     images: int
     templates: int
@@ -110,6 +117,8 @@ class ImageInfo(BaseModel):
     provenance: dict[str, str] | None = Field(
         default=None, description="what a standard record said about the image (if from one)"
     )
+    quality_components: dict[str, float] | None = None
+    low_quality: bool = False
 
 
 class SubjectInfo(BaseModel):

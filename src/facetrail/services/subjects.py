@@ -41,6 +41,8 @@ def image_info(image: Image) -> ImageInfo:
         models=sorted(t.model for t in image.templates),
         enrolled_at=image.created_at,
         provenance=image.provenance,
+        quality_components=image.quality_components,
+        low_quality=image.low_quality,
     )
 
 

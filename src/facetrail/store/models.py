@@ -45,6 +45,8 @@ class Gallery(Base):
     pipeline: Mapped[str] = mapped_column(String(500))
     index_factory: Mapped[str] = mapped_column(String(100), default="Flat")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Added by 0006_quality_gate: photos under this quality are refused (None: the default).
+    min_quality: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     subjects: Mapped[list[Subject]] = relationship(back_populates="gallery")
 
@@ -90,6 +92,10 @@ class Image(Base):
     # Added by migration 0005_record_provenance: what a standard record (ANSI/NIST-ITL
     # Type-1 / Type-10) said about the image, key -> text; None for a plain photo file.
     provenance: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    # Added by 0006_quality_gate: the quality components at enrolment, and whether the photo
+    # was enrolled under the gallery's minimum quality (--allow-low-quality).
+    quality_components: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
+    low_quality: Mapped[bool] = mapped_column(Boolean, default=False)
 
     subject: Mapped[Subject] = relationship(back_populates="images")
     templates: Mapped[list[Template]] = relationship(

@@ -53,6 +53,14 @@ app.add_typer(galleries_app, name="galleries")
 app.add_typer(audit_app, name="audit")
 
 
+MinQualityOption = Annotated[
+    float | None,
+    typer.Option(
+        "--min-quality",
+        help="new gallery: refuse photos of quality under this (0-100; default 40)",
+    ),
+]
+
 db_app = typer.Typer(help="Create and migrate the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -144,6 +152,13 @@ def enrol(
         str | None,
         typer.Option("--box", help="a photo with several faces: the face inside x,y,w,h"),
     ] = None,
+    allow_low_quality: Annotated[
+        bool,
+        typer.Option(
+            "--allow-low-quality", help="enrol photos under the gallery's minimum, flagged"
+        ),
+    ] = False,
+    min_quality: MinQualityOption = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -183,6 +198,8 @@ def enrol(
                 subject=subject,
                 face=face,
                 box=chosen_box,
+                allow_low_quality=allow_low_quality,
+                min_quality=min_quality,
                 source=source,
                 legal_basis=legal_basis,
                 retain_until=retain,
@@ -556,13 +573,16 @@ def galleries_create(
     keep_photos: Annotated[
         bool, typer.Option("--keep-photos/--no-keep-photos", help="keep photo bytes")
     ] = True,
+    min_quality: MinQualityOption = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Create an empty gallery with its pipeline and photo policy."""
+    """Create an empty gallery with its pipeline, photo policy and quality gate."""
     info = run_with_app(
         home,
-        lambda a: a.create_gallery(name, pipeline=pipeline, keep_photos=keep_photos),
+        lambda a: a.create_gallery(
+            name, pipeline=pipeline, keep_photos=keep_photos, min_quality=min_quality
+        ),
         create=True,
     )
     if as_json:
