@@ -27,11 +27,13 @@ from facetrail.services.authorising import Authorisations
 from facetrail.services.calibrations import Calibrations
 from facetrail.services.deletion import DeletionService
 from facetrail.services.enrolment import Enrolment, EnrolRequest, Progress
+from facetrail.services.erasure import resume_erasures
 from facetrail.services.galleries import Galleries
 from facetrail.services.gallery_records import GalleryRequest
 from facetrail.services.keys import KeyService
 from facetrail.services.live import Deployments
 from facetrail.services.maintenance import IndexMaintenance
+from facetrail.services.repair import Repair
 from facetrail.services.results import (
     AuthorisationInfo,
     DeleteResult,
@@ -111,6 +113,9 @@ class Facetrail:
         self.alerts = Bound(Alerts(kernel_), self.context)
         self.deployments = Bound(Deployments(kernel_), self.context)
         self.calibrations = Bound(Calibrations(kernel_), self.context)
+        self.repair = Bound(Repair(kernel_), self.context)
+        # Erasures committed by a process that died before removing every copy finish now.
+        resume_erasures(kernel_)
 
     # -- lifecycle and caller ---------------------------------------------------------
 

@@ -32,6 +32,7 @@ SERVICES = (
     "alerts",
     "deployments",
     "calibrations",
+    "repair",
 )
 # Calls that need no permission: signing in, bootstrapping, lifecycle, helpers.
 UNCHECKED = {
@@ -171,6 +172,7 @@ CALLS: list[tuple[str, str, Call]] = [
         "alerts.read",
         lambda a, r, t: a.alerts.side_by_side(999),
     ),
+    ("repair.run", "home.repair", lambda a, r, t: a.repair.run()),
     # `facetrail calibrate` checks before measuring and again before storing.
     ("calibrations.calibrate", "calibrate", lambda a, r, t: _calibrate(a, t)),
 ]

@@ -57,9 +57,9 @@ class Kernel:
             raise
         configure_native_threads(settings.opencv_threads, settings.index_threads)
         self.catalog = IndexCatalog(self.database, settings.index_dir, self.sealer)
-        self.photos = PhotoStore(settings.photo_dir, self.sealer)
-        self.alert_crops = PhotoStore(self.home / "alerts", self.sealer)
-        self.watchlist_references = PhotoStore(self.home / "watchlists", self.sealer)
+        self.photos = PhotoStore(settings.photo_dir, self.sealer, self.home)
+        self.alert_crops = PhotoStore(self.home / "alerts", self.sealer, self.home)
+        self.watchlist_references = PhotoStore(self.home / "watchlists", self.sealer, self.home)
         self.analyzers = AnalyzerPool(lambda spec: stored_calibration(self.database, spec))
         log.debug("kernel open: home=%s database=%s", self.home, self.database.dialect)
 
@@ -96,7 +96,7 @@ class Kernel:
                 f" -> {', '.join(sorted(heads))}): run `facetrail db upgrade --home {self.home}`"
                 " (back the home up first)"
             )
-        self.database.upgrade()
+        self.database.upgrade(home=self.home)
         log.info("database migrated to %s", ", ".join(sorted(heads)))
 
     # -- lifecycle -------------------------------------------------------------------

@@ -183,6 +183,34 @@ class TemplateCache:
         self._dirty = False
 
 
+def forget_cached(folder: Path, sha256s: set[str]) -> int:
+    """Remove the entries of these image hashes from every cache file in `folder`.
+
+    Each file is rewritten atomically without them; returns how many entries went.
+    """
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for path in sorted(folder.glob("*.npz")):
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+        if "sha256" not in arrays:
+            continue
+        keep = np.array([str(s) not in sha256s for s in arrays["sha256"]], dtype=bool)
+        if keep.all():
+            continue
+        removed += int((~keep).sum())
+        rows = len(keep)
+        kept = {
+            name: (value[keep] if value.ndim and len(value) == rows else value)
+            for name, value in arrays.items()
+        }
+        temporary = path.with_name(path.name + ".tmp.npz")
+        np.savez(temporary, **kept)  # type: ignore[arg-type]
+        temporary.replace(path)
+    return removed
+
+
 def _sha256(path: Path) -> str:
     """The SHA-256 of a file's bytes (InvalidInputError naming it if unreadable)."""
     try:

@@ -54,9 +54,12 @@ class DeletionRequestInfo(BaseModel):
     decision_reason: str | None
     images_deleted: int
     photos_deleted: int = 0
+    removed: dict[str, int] = {}  # a granted request: what went, by kind
 
 
-def _info(record: DeletionRequest, photos_deleted: int = 0) -> DeletionRequestInfo:
+def _info(
+    record: DeletionRequest, photos_deleted: int = 0, removed: dict[str, int] | None = None
+) -> DeletionRequestInfo:
     return DeletionRequestInfo(
         id=record.id,
         gallery=record.gallery,
@@ -72,6 +75,7 @@ def _info(record: DeletionRequest, photos_deleted: int = 0) -> DeletionRequestIn
         decision_reason=record.decision_reason,
         images_deleted=record.images_deleted,
         photos_deleted=photos_deleted,
+        removed=removed or {},
     )
 
 
@@ -145,6 +149,7 @@ class DeletionService:
                     f"deletion request {request_id} was already {record.status}"
                     f" on {record.decided_at:%Y-%m-%d}"
                 )
+            subject_name = record.subject  # an erased subject's name leaves the request
             record.status = "granted" if grant else "refused"
             record.decided_at = utcnow()
             record.decided_by = decided_by
@@ -158,6 +163,7 @@ class DeletionService:
                     .where(Gallery.name == record.gallery, Subject.external_id == record.subject)
                 ).all()
                 erasure = erase_images(
+                    self.kernel,
                     session,
                     [tuple(row) for row in rows],  # type: ignore[misc]
                     actor=context.actor,
@@ -172,7 +178,7 @@ class DeletionService:
                 action="deletion.decide",
                 outcome="ok",
                 gallery=record.gallery,
-                target=record.subject,
+                target=subject_name,
                 details={
                     "request_id": request_id,
                     "decision": record.status,
@@ -183,7 +189,7 @@ class DeletionService:
                 },
             )
         photos = finish_erasure(self.kernel, erasure) if grant else 0
-        return _info(record, photos)
+        return _info(record, photos, erasure.by_kind)
 
     @requires(DELETION_READ)
     def list(self, context: Context, status: str | None = None) -> list[DeletionRequestInfo]:

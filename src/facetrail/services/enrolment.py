@@ -264,7 +264,7 @@ class Enroller:
         # content-addressed file that the re-run reuses. Never the other way round.
         target = self.photos.path_for(gallery.id, image.sha256, image.format)
         prepared.photo_created = not target.exists()
-        prepared.photo_path = str(
+        prepared.photo_path = self.photos.stored(
             self.photos.write(gallery.id, image.sha256, image.format, image.data)
         )
 

@@ -246,7 +246,8 @@ class WatchlistFreezer:
                 continue  # the alert then shows no reference image; the template still counts
             data = crop_face(pixels, boxes[image_id])
             sha = hashlib.sha256(data).hexdigest()
-            stored[image_id] = str(self.references.write(version_id, sha, "jpg", data))
+            written = self.references.write(version_id, sha, "jpg", data)
+            stored[image_id] = self.references.stored(written)
         return stored
 
     def load(self, version_id: int, analyzer: FaceAnalyzer) -> FrozenTemplates:

@@ -28,6 +28,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows are overwritten, not left in free pages: an erased template is gone.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
@@ -90,12 +92,16 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def upgrade(self) -> None:
-        """Apply every pending Alembic migration (creates the schema on a new database)."""
+    def upgrade(self, home: Path | None = None) -> None:
+        """Apply every pending Alembic migration (creates the schema on a new database).
+
+        `home` tells data migrations which folder the stored file paths belong to.
+        """
         config = _alembic_config()
         try:
             with self.engine.begin() as connection:
                 config.attributes["connection"] = connection
+                config.attributes["home"] = str(home) if home is not None else None
                 command.upgrade(config, "heads")
         except OperationalError as error:
             raise StoreError(f"cannot open the database at {self.url!r}: {error.orig}") from error
@@ -133,6 +139,19 @@ class Database:
         """
         with self._read_sessions() as session:
             yield session
+
+    def forget_old_pages(self) -> None:
+        """SQLite: fold the write-ahead log into the database and truncate it, so earlier
+        versions of erased rows are not left in the log (no-op elsewhere)."""
+        if self.dialect != "sqlite":
+            return
+        raw = self.engine.raw_connection()  # outside any transaction (autocommit)
+        try:
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cursor.close()
+        finally:
+            raw.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -22,6 +22,7 @@ from facetrail.interfaces.cli.support import (
     parse_date,
     parse_moment,
     print_json,
+    removed_line,
     resolved_home,
     run_with_app,
     set_global_options,
@@ -91,6 +92,24 @@ def db_upgrade(home: HomeOption = None, as_json: JsonOption = False) -> None:
         print_json({"revisions": revisions})
         return
     out.print(f"database schema at {', '.join(revisions)}", highlight=False)
+
+
+@app.command()
+def repair(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Finish erasures a crash interrupted (photo files, index entries, copies, caches)."""
+    report = run_with_app(home, lambda a: a.repair.run())
+    if as_json:
+        print_json(report)
+    else:
+        out.print(
+            f"{len(report.finished)} interrupted erasure(s) finished,"
+            f" {len(report.pending)} still pending",
+            highlight=False,
+        )
+        for job, reason in report.pending.items():
+            out.print(f"  erasure {job}: {reason}", highlight=False)
+    if report.pending:
+        raise typer.Exit(1)
 
 
 # -- enrol ------------------------------------------------------------------------------
@@ -393,6 +412,8 @@ def subjects_delete(
         f"deleted {result.subject} from {result.gallery}: {result.images_deleted} image(s),"
         f" {result.templates_deleted} template(s), {result.photos_deleted} photo file(s)"
     )
+    if removed_line(result.removed):
+        out.print(removed_line(result.removed), highlight=False)
 
 
 # -- galleries, index, audit ------------------------------------------------------------

@@ -19,6 +19,7 @@ from facetrail.interfaces.cli.support import (
     out,
     parse_date,
     print_json,
+    removed_line,
     run_with_app,
 )
 from facetrail.security import keyring as crypto
@@ -367,6 +368,8 @@ def retention_run(
         f" {report.subjects_deleted} emptied subjects deleted;"
         f" {report.alert_crops_deleted} live alert crop(s) past their retention deleted"
     )
+    if removed_line(report.removed):
+        out.print(removed_line(report.removed), highlight=False)
 
 
 # -- deletion requests ------------------------------------------------------------------
@@ -422,6 +425,8 @@ def deletion_decide(
         f"request {info.id} {info.status} by {info.decided_by}; {info.images_deleted} image(s),"
         f" {info.photos_deleted} photo file(s) deleted"
     )
+    if removed_line(info.removed):
+        out.print(removed_line(info.removed), highlight=False)
 
 
 @deletion_app.command("list")
