@@ -17,6 +17,7 @@ from facetrail.core.analyzers import AnalyzerPool
 from facetrail.core.audit import append_audit
 from facetrail.core.clock import Clock
 from facetrail.core.context import SINGLE_OPERATOR, Context
+from facetrail.core.sealed_home import READ_ONLY_PERMISSIONS, seal_refusal
 from facetrail.core.threads import configure_native_threads
 from facetrail.core.unit_of_work import UnitOfWork
 from facetrail.errors import AuthorisationError, FacetrailError, NotFoundError, StoreError
@@ -26,6 +27,7 @@ from facetrail.security.sealing import Sealer
 from facetrail.store.blobs import PhotoStore
 from facetrail.store.calibration_store import stored_calibration
 from facetrail.store.database import Database
+from facetrail.store.files import make_private, private_dirs
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +50,16 @@ class Kernel:
         self.keyring: Keyring | None = load_keyring(key, settings.key_file)
         self.sealer = Sealer(self.keyring)
         self._check_home_exists(create)
-        self.home.mkdir(parents=True, exist_ok=True)
+        private_dirs(self.home)
+        make_private(self.home)  # a home made before is tightened too
         self.database = Database(settings.resolved_database_url)
         try:
             self._check_schema(create=create, migrate=migrate)
         except BaseException:
             self.database.dispose()
             raise
+        # Without the home's key, nothing that writes may run (checked in `require`).
+        self.seal_refusal = seal_refusal(self.home, self.keyring, self.database, settings.index_dir)
         configure_native_threads(settings.opencv_threads, settings.index_threads)
         self.catalog = IndexCatalog(self.database, settings.index_dir, self.sealer)
         self.photos = PhotoStore(settings.photo_dir, self.sealer, self.home)
@@ -140,12 +145,20 @@ class Kernel:
         with self.database.reader() as session:
             return identity.refresh(session, context)
 
+    def check_writable(self) -> None:
+        """Refuse, before anything is written, a process without the home's key."""
+        if self.seal_refusal:
+            log.info("write refused: %s", self.seal_refusal)
+            raise StoreError(self.seal_refusal)
+
     def require(self, context: Context, permission: str) -> None:
         """Refuse (and audit the refusal) unless the caller's role holds `permission`.
 
         A home without user accounts is a single-operator home: everything is allowed,
         but a single-operator caller is refused once accounts exist.
         """
+        if permission not in READ_ONLY_PERMISSIONS:
+            self.check_writable()
         try:
             if context.role is None:
                 if context.refusal:

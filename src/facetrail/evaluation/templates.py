@@ -10,6 +10,7 @@ who gave their images for research), never for operational photos (`--no-cache`)
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -26,6 +27,7 @@ from facetrail.biometrics.face import Face
 from facetrail.biometrics.pipeline import FaceAnalyzer, PipelineSpec
 from facetrail.errors import ImageError, InvalidInputError
 from facetrail.media.images import load_image
+from facetrail.store.files import private_dirs, write_atomic
 
 Progress = Callable[[int, int], None]
 CACHE_FORMAT = 1
@@ -162,7 +164,7 @@ class TemplateCache:
         """Write the cache atomically (temp file, then rename)."""
         if not self._dirty or not self.entries:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(self.path.parent)
         shas = sorted(self.entries)
         found = np.array([bool(self.entries[s]) for s in shas])
         arrays: dict[str, np.ndarray] = {
@@ -177,9 +179,7 @@ class TemplateCache:
                 if self.entries[sha]:
                     block[row] = self.entries[sha][model]
             arrays[f"t{i}"] = block
-        temporary = self.path.with_name(self.path.name + ".tmp.npz")
-        np.savez(temporary, **arrays)  # type: ignore[arg-type]
-        temporary.replace(self.path)
+        write_npz(self.path, arrays)
         self._dirty = False
 
 
@@ -205,10 +205,15 @@ def forget_cached(folder: Path, sha256s: set[str]) -> int:
             name: (value[keep] if value.ndim and len(value) == rows else value)
             for name, value in arrays.items()
         }
-        temporary = path.with_name(path.name + ".tmp.npz")
-        np.savez(temporary, **kept)  # type: ignore[arg-type]
-        temporary.replace(path)
+        write_npz(path, kept)
     return removed
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write arrays as an .npz atomically and privately (0600, temp file, rename)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    write_atomic(path, buffer.getvalue())
 
 
 def _sha256(path: Path) -> str:

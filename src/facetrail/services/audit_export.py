@@ -35,7 +35,7 @@ from facetrail.core.audit import (
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
 from facetrail.errors import InvalidInputError
-from facetrail.store.files import write_atomic
+from facetrail.store.files import private_dirs, write_atomic
 from facetrail.store.models import AuditEntry
 from facetrail.store.oversight_models import AuditHead
 from facetrail.store.types import utcnow
@@ -66,10 +66,10 @@ def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
         if not isinstance(key, Ed25519PrivateKey):
             raise InvalidInputError(f"{path} is not an Ed25519 key")
         if not public_path(path).exists():
-            public_path(path).write_text(public_key_text(key.public_key()) + "\n")
+            write_atomic(public_path(path), (public_key_text(key.public_key()) + "\n").encode())
         return key
     key = Ed25519PrivateKey.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dirs(path.parent)
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -78,7 +78,7 @@ def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as stream:
         stream.write(pem)
-    public_path(path).write_text(public_key_text(key.public_key()) + "\n")
+    write_atomic(public_path(path), (public_key_text(key.public_key()) + "\n").encode())
     return key
 
 

@@ -427,6 +427,8 @@ def pending_jobs(kernel: Kernel) -> list[int]:
 def resume_erasures(kernel: Kernel) -> dict[int, dict[str, int] | str]:
     """Finish every pending erasure; per job, its removals or why it is still pending."""
     outcome: dict[int, dict[str, int] | str] = {}
+    if kernel.seal_refusal:  # finished by the next process that holds the key
+        return outcome
     for job_id in pending_jobs(kernel):
         try:
             outcome[job_id] = run_job(kernel, job_id)

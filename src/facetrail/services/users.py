@@ -190,6 +190,7 @@ class UserService:
 
         Allowed only while the home has no account (it ends single-operator mode).
         """
+        self.kernel.check_writable()
         with self.kernel.database.transaction() as session:
             user = bootstrap(session, name=name, password=password, display_name=display_name)
             record, token = issue_token(session, user, label="bootstrap")
@@ -274,6 +275,7 @@ class UserService:
         days: int = DEFAULT_TOKEN_DAYS,
     ) -> IssuedToken:
         """Sign in with a password: a new API token for that user (failures are audited)."""
+        self.kernel.check_writable()
         try:
             with self.kernel.database.transaction() as session:
                 user, record, token = login(

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from facetrail.errors import StoreError
+from facetrail.store.files import private_file
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # concurrent CLI processes wait for each other, not fail
 
@@ -55,7 +56,7 @@ def make_engine(url: str, *, writer: bool = True) -> Engine:
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(database))  # 0600; SQLite gives its -wal/-shm the same mode
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate if writer else _sqlite_begin)
