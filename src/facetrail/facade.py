@@ -304,9 +304,9 @@ class Facetrail:
         """Recreate the vector indexes (of one gallery, or all) from the database."""
         return self._maintenance.rebuild(self.context(), gallery)
 
-    def verify_audit(self) -> ChainCheck:
-        """Check the audit trail's hash chain."""
-        return self._audit.verify(self.context())
+    def verify_audit(self, checkpoint: dict[str, Any] | None = None) -> ChainCheck:
+        """Check the audit trail's hash chain (and that it still holds a checkpoint)."""
+        return self._audit.verify(self.context(), checkpoint)
 
     def audit_entries(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The audit trail, oldest first."""

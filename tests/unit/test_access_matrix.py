@@ -173,6 +173,7 @@ CALLS: list[tuple[str, str, Call]] = [
         lambda a, r, t: a.alerts.side_by_side(999),
     ),
     ("repair.run", "home.repair", lambda a, r, t: a.repair.run()),
+    ("audit_export.checkpoint", "audit.checkpoint", lambda a, r, t: a.audit_export.checkpoint()),
     # `facetrail calibrate` checks before measuring and again before storing.
     ("calibrations.calibrate", "calibrate", lambda a, r, t: _calibrate(a, t)),
 ]

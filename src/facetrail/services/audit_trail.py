@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from facetrail.core.access import ADMINISTRATOR, AUDITOR, declare, requires
-from facetrail.core.audit import ChainCheck, verify_chain
+from facetrail.core.audit import ChainCheck, verify_chain, verify_checkpoint
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
 from facetrail.store.models import AuditEntry
@@ -25,10 +25,17 @@ class AuditTrail:
         self.kernel = kernel
 
     @requires(AUDIT_VERIFY)
-    def verify(self, context: Context) -> ChainCheck:
-        """Check the audit trail's hash chain."""
+    def verify(self, context: Context, checkpoint: dict[str, Any] | None = None) -> ChainCheck:
+        """Check the audit trail's hash chain (and that it still holds a checkpoint's head)."""
         with self.kernel.reader() as session:
-            return verify_chain(session)
+            if checkpoint is None:
+                return verify_chain(session)
+            return verify_checkpoint(
+                session,
+                int(checkpoint["last_id"]),
+                str(checkpoint["last_hash"]),
+                int(checkpoint["entries"]),
+            )
 
     @requires(AUDIT_READ)
     def entries(self, context: Context, limit: int | None = None) -> list[dict[str, Any]]:

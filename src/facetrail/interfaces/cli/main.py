@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from facetrail.core.audit import canonical_json
 from facetrail.errors import FacetrailError
 from facetrail.interfaces.cli.logs import configure_logging
 from facetrail.interfaces.cli.support import (
@@ -28,8 +29,10 @@ from facetrail.interfaces.cli.support import (
     set_global_options,
     upgrade_home,
 )
+from facetrail.services.audit_export import read_checkpoint, read_public_key
 from facetrail.services.results import EnrolItem
 from facetrail.services.search import DEFAULT_TOP
+from facetrail.store.files import write_atomic
 
 app = typer.Typer(
     name="facetrail",
@@ -475,9 +478,30 @@ def index_rebuild(
 
 
 @audit_app.command("verify")
-def audit_verify(home: HomeOption = None, as_json: JsonOption = False) -> None:
-    """Check the audit trail's hash chain."""
-    check = run_with_app(home, lambda a: a.verify_audit())
+def audit_verify(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option("--checkpoint", help="a file from `audit checkpoint`: the trail must hold it"),
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option("--public-key", help="the checkpoint signer's public key (.pub or PEM)"),
+    ] = None,
+    fingerprint: Annotated[
+        str | None, typer.Option("--fingerprint", help="the checkpoint signer's pinned fingerprint")
+    ] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the audit trail's hash chain (and that it still holds a checkpointed head)."""
+    statement = (
+        read_checkpoint(
+            checkpoint, read_public_key(public_key) if public_key else None, fingerprint
+        )
+        if checkpoint
+        else None
+    )
+    check = run_with_app(home, lambda a: a.verify_audit(statement))
     if as_json:
         print_json(
             {
@@ -488,11 +512,32 @@ def audit_verify(home: HomeOption = None, as_json: JsonOption = False) -> None:
             }
         )
     elif check.ok:
-        out.print(f"audit trail intact: {check.entries} entries")
+        held = f"; holds checkpoint entry {statement['last_id']}" if statement else ""
+        out.print(f"audit trail intact: {check.entries} entries{held}")
     else:
         out.print(f"audit trail broken at entry {check.first_bad_id}: {check.problem}")
     if not check.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    output: Annotated[
+        Path | None, typer.Option("--out", help="also write the statement to this file")
+    ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key", help="Ed25519 signing key (default $FACETRAIL_AUDIT_KEY_FILE or <home>/keys/)"
+        ),
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Print a signed statement of the audit head (id, hash, time) to hand to an overseer."""
+    document = run_with_app(home, lambda a: a.audit_export.checkpoint(key))
+    if output is not None:
+        write_atomic(output, canonical_json(document))
+    print_json(document)
 
 
 @audit_app.command("list")

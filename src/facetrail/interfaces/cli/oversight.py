@@ -281,16 +281,23 @@ def audit_verify_export(
         Path | None,
         typer.Option("--public-key", help="the signer's public key file (.pub or PEM)"),
     ] = None,
+    fingerprint: Annotated[
+        str | None,
+        typer.Option("--fingerprint", help="or the pinned fingerprint of the signer's key"),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check a signed export without the database: signature, hashes, chain, head."""
-    check = verify_export(path, read_public_key(public_key) if public_key else None)
+    """Check a signed export without the database: signer, signature, hashes, chain, head.
+
+    Needs the signer's public key or its pinned fingerprint: without, nothing is accepted.
+    """
+    check = verify_export(path, read_public_key(public_key) if public_key else None, fingerprint)
     if as_json:
         print_json(check)
     elif check.ok:
         out.print(
             f"export intact: {check.entries} entries, signed by key {check.key_fingerprint}"
-            + ("" if check.key_source == "given" else " (embedded key: compare its fingerprint)")
+            f" ({check.key_source})"
         )
     else:
         bad = f" at entry {check.first_bad_id}" if check.first_bad_id else ""
