@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     key: SecretStr | None = None  # encryption-at-rest keyring (see security/keyring.py)
     key_file: Path | None = None  # or a file holding it, one key per line, current first
     audit_key_file: Path | None = None  # Ed25519 audit signing key (default <home>/keys/)
+    mac_key_file: Path | None = None  # MAC key of the security rows (default <home>/keys/)
     workers: int = Field(default=2, ge=1, le=64)  # enrolment threads (the machine has 2 cores)
     # Native thread pools, set once per process when the first kernel starts: models run
     # in facetrail's own worker threads (one OpenCV thread each); FAISS batches use two.

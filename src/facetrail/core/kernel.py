@@ -28,10 +28,12 @@ from facetrail.store.blobs import PhotoStore
 from facetrail.store.calibration_store import stored_calibration
 from facetrail.store.database import Database
 from facetrail.store.files import make_private, private_dirs
+from facetrail.store.row_seals import load_or_create_key, seal_all
 
 log = logging.getLogger(__name__)
 
 SQLITE_FILE = "facetrail.db"
+MAC_KEY_NAME = "row-mac.key"
 
 
 class Kernel:
@@ -60,6 +62,7 @@ class Kernel:
             raise
         # Without the home's key, nothing that writes may run (checked in `require`).
         self.seal_refusal = seal_refusal(self.home, self.keyring, self.database, settings.index_dir)
+        self._seal_security_rows()
         configure_native_threads(settings.opencv_threads, settings.index_threads)
         self.catalog = IndexCatalog(self.database, settings.index_dir, self.sealer)
         self.photos = PhotoStore(settings.photo_dir, self.sealer, self.home)
@@ -103,6 +106,18 @@ class Kernel:
             )
         self.database.upgrade(home=self.home)
         log.info("database migrated to %s", ", ".join(sorted(heads)))
+
+    def _seal_security_rows(self) -> None:
+        """Load (or, in a writable home, create) the MAC key of users, tokens, authorisations."""
+        path = self.settings.mac_key_file or self.home / "keys" / MAC_KEY_NAME
+        if self.seal_refusal and not path.is_file():
+            return  # nothing can be written here anyway
+        key, created = load_or_create_key(path)
+        self.database.seal_rows_with(key)
+        if created:  # first meeting: the rows as they stand are trusted from now on
+            with self.database.transaction() as session:
+                sealed = seal_all(session, key)
+            log.info("security rows sealed with a new MAC key (%s rows): %s", sealed, path)
 
     # -- lifecycle -------------------------------------------------------------------
 

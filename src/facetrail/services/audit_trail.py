@@ -11,6 +11,7 @@ from facetrail.core.audit import ChainCheck, verify_chain, verify_checkpoint
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
 from facetrail.store.models import AuditEntry
+from facetrail.store.row_seals import tampered_rows
 
 AUDIT_READ = declare("audit.read", "read the audit trail", (AUDITOR,))
 AUDIT_VERIFY = declare(
@@ -29,13 +30,23 @@ class AuditTrail:
         """Check the audit trail's hash chain (and that it still holds a checkpoint's head)."""
         with self.kernel.reader() as session:
             if checkpoint is None:
-                return verify_chain(session)
-            return verify_checkpoint(
-                session,
-                int(checkpoint["last_id"]),
-                str(checkpoint["last_hash"]),
-                int(checkpoint["entries"]),
+                check = verify_chain(session)
+            else:
+                check = verify_checkpoint(
+                    session,
+                    int(checkpoint["last_id"]),
+                    str(checkpoint["last_hash"]),
+                    int(checkpoint["entries"]),
+                )
+            tampered = tampered_rows(session)
+        if check.ok and tampered:
+            return ChainCheck(
+                False,
+                check.entries,
+                None,
+                f"security rows changed outside facetrail (MAC mismatch): {', '.join(tampered)}",
             )
+        return check
 
     @requires(AUDIT_READ)
     def entries(self, context: Context, limit: int | None = None) -> list[dict[str, Any]]:

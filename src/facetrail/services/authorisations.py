@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from facetrail.errors import AuthorisationError, InvalidInputError, NotFoundError
 from facetrail.store.models import Authorisation, Gallery
 from facetrail.store.oversight_models import Dpia
+from facetrail.store.row_seals import RowTamperedError, check_row
 from facetrail.store.types import utcnow
 
 KINDS = ("retrospective_search", "live_deployment", "federated_query", "verification")
@@ -181,6 +182,12 @@ def check_covers(
         )
     if actor is not None:
         check_user(authorisation, authorisation_id, actor)
+    session = object_session(authorisation)
+    if session is not None:
+        try:
+            check_row(session, Authorisation, authorisation.id)
+        except RowTamperedError as error:
+            raise AuthorisationError(str(error)) from None
     return authorisation
 
 

@@ -141,6 +141,13 @@ class Database:
         with self._read_sessions() as session:
             yield session
 
+    def seal_rows_with(self, key: bytes) -> None:
+        """Every session from now on MACs the security rows it writes with `key`."""
+        from facetrail.store.row_seals import MAC_KEY_INFO  # registers the flush hook
+
+        self._sessions.configure(info={MAC_KEY_INFO: key})
+        self._read_sessions.configure(info={MAC_KEY_INFO: key})
+
     def forget_old_pages(self) -> None:
         """SQLite: fold the write-ahead log into the database and truncate it, so earlier
         versions of erased rows are not left in the log (no-op elsewhere)."""
