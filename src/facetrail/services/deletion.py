@@ -89,13 +89,35 @@ class DeletionService:
     def request(
         self, context: Context, *, gallery: str, subject: str, requester: str, grounds: str
     ) -> DeletionRequestInfo:
-        """Record a deletion request (the subject need not be enrolled: that is decided later)."""
+        """Record a deletion request for a subject the gallery holds (one pending at a time)."""
         for name, value in (("gallery", gallery), ("subject", subject), ("requester", requester)):
             if not value.strip():
                 raise InvalidInputError(f"a deletion request needs a {name}")
         if not grounds.strip():
             raise InvalidInputError("a deletion request needs its grounds (--grounds)")
         with self.kernel.database.transaction() as session:
+            held = session.scalar(
+                select(Subject.id)
+                .join(Gallery, Subject.gallery_id == Gallery.id)
+                .where(Gallery.name == gallery.strip(), Subject.external_id == subject.strip())
+            )
+            if held is None:
+                raise NotFoundError(
+                    f"gallery {gallery.strip()!r} holds no subject {subject.strip()!r}:"
+                    " nothing to delete, no request recorded"
+                )
+            pending = session.scalar(
+                select(DeletionRequest.id).where(
+                    DeletionRequest.gallery == gallery.strip(),
+                    DeletionRequest.subject == subject.strip(),
+                    DeletionRequest.status == "pending",
+                )
+            )
+            if pending is not None:
+                raise InvalidInputError(
+                    f"deletion request {pending} for {subject.strip()!r} is still pending:"
+                    " decide it first"
+                )
             record = DeletionRequest(
                 gallery=gallery.strip(),
                 subject=subject.strip(),

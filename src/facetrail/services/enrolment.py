@@ -155,6 +155,12 @@ class Enroller:
             raise InvalidInputError(
                 f"--retain-until {request.retain_until} is in the past; nothing was enrolled"
             )
+        if request.collected_at is not None and _aware(request.collected_at) > utcnow():
+            # A future date would push every retention period past its legal end.
+            raise InvalidInputError(
+                f"--collected-at {request.collected_at:%Y-%m-%d %H:%M} is in the future;"
+                " nothing was enrolled"
+            )
         tasks, items = plan(request.path, request.subject)
         known_subjects, enrolled_hashes = self._existing(gallery.id)
         subjects_before = len(known_subjects)
@@ -554,3 +560,8 @@ class Enrolment:
             self.kernel.settings.workers,
         )
         return enroller.run(request, record, progress)
+
+
+def _aware(moment: datetime) -> datetime:
+    """A moment with a time zone (naive ones are local time)."""
+    return moment if moment.tzinfo else moment.astimezone()

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from facetrail.core.access import (
@@ -82,8 +82,17 @@ def create_user(
     return user
 
 
+BOOTSTRAP_LOCK_KEY = 0x0FACE7B00  # names the advisory lock that serialises bootstraps
+
+
 def bootstrap(session: Session, *, name: str, password: str, display_name: str = "") -> User:
-    """Create the first administrator; refused once any account exists."""
+    """Create the first administrator; refused once any account exists.
+
+    Concurrent bootstraps are serialised (PostgreSQL advisory lock; SQLite's BEGIN
+    IMMEDIATE), so exactly one of them creates an administrator.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BOOTSTRAP_LOCK_KEY})
     if accounts_exist(session):
         raise PermissionDeniedError(
             "this home already has user accounts; an administrator creates new ones"

@@ -364,6 +364,11 @@ def retention_run(
 ) -> None:
     """Delete every image past its retention date: photo, templates, index entries (audited)."""
     day = parse_date(today, "--today")
+    if day is not None and not dry_run:
+        # Deleting for real as of another day would erase what is still lawfully held.
+        raise InvalidInputError(
+            "--today only goes with --dry-run: a retention run deletes as of today"
+        )
     report = run_with_app(home, lambda a: a.retention.run(day, dry_run=dry_run))
     if as_json:
         print_json(report)
