@@ -22,7 +22,7 @@ from facetrail.core.kernel import Kernel
 from facetrail.services.alerts import Alerts
 from facetrail.services.audit_export import AuditExportService
 from facetrail.services.audit_trail import AuditTrail
-from facetrail.services.authorisations import DEFAULT_VALID_DAYS, AuthorisationRequest
+from facetrail.services.authorisations import AuthorisationRequest
 from facetrail.services.authorising import Authorisations
 from facetrail.services.calibrations import Calibrations
 from facetrail.services.deletion import DeletionService
@@ -224,12 +224,13 @@ class Facetrail:
         rank: str | None = None,
         galleries: list[str] | tuple[str, ...],
         dpia: str | None = None,
-        valid_days: int = DEFAULT_VALID_DAYS,
+        valid_days: int | None = None,
         max_candidates: int | None = None,
         kind: str = "retrospective_search",
         offence_category: str | None = None,
         watchlists: list[str] | tuple[str, ...] = (),
         for_user: str | None = None,
+        unrecorded_dpia: bool = False,
     ) -> AuthorisationInfo:
         """Record an authorisation for the galleries in scope (see AuthorisationRequest)."""
         request = AuthorisationRequest(
@@ -248,6 +249,7 @@ class Facetrail:
             offence_category=offence_category,
             watchlists=tuple(watchlists),
             requested_by=for_user,
+            unrecorded_dpia=unrecorded_dpia,
         )
         return self._authorisations.grant(self.context(), request)
 

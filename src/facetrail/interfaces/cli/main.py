@@ -229,7 +229,16 @@ def authorise(
     dpia: Annotated[
         str | None, typer.Option("--dpia", help="data protection impact assessment ref")
     ] = None,
-    valid_days: Annotated[int, typer.Option("--valid-days", help="days it stays valid")] = 30,
+    unrecorded_dpia: Annotated[
+        bool,
+        typer.Option(
+            "--unrecorded-dpia", help="cite a DPIA not recorded with `dpia add` (acknowledged)"
+        ),
+    ] = False,
+    valid_days: Annotated[
+        int | None,
+        typer.Option("--valid-days", help="days it stays valid (default 30, or the kind's most)"),
+    ] = None,
     max_candidates: Annotated[
         int | None, typer.Option("--max-candidates", help="cap on candidates per face")
     ] = None,
@@ -256,6 +265,7 @@ def authorise(
             rank=rank,
             galleries=gallery,
             dpia=dpia,
+            unrecorded_dpia=unrecorded_dpia,
             valid_days=valid_days,
             max_candidates=max_candidates,
             kind=kind,
