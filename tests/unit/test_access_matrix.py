@@ -152,6 +152,7 @@ CALLS: list[tuple[str, str, Call]] = [
         lambda a, r, t: a.users.create(f"new-{r}", role="operator", password="short"),
     ),
     ("users.disable", "users.manage", lambda a, r, t: a.users.disable("nobody", "left")),
+    ("users.approve", "users.manage", lambda a, r, t: a.users.approve("nobody")),
     ("users.revoke_token", "users.manage", lambda a, r, t: a.users.revoke_token(999, "lost")),
     ("users.list", "users.read", lambda a, r, t: a.users.list()),
     ("keys.rotate", "keys.rotate", lambda a, r, t: a.keys.rotate()),

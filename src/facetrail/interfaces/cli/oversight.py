@@ -163,6 +163,20 @@ def users_disable(
     out.print(f"disabled {info.name}")
 
 
+@users_app.command("approve")
+def users_approve(
+    name: Annotated[str, typer.Argument(help="user name of the pending account")],
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Approve a new administrator or authorising officer (a second administrator)."""
+    info = run_with_app(home, lambda a: a.users.approve(name))
+    if as_json:
+        print_json(info)
+        return
+    out.print(f"approved {info.name} ({info.role})")
+
+
 @users_app.command("token")
 def users_token(
     name: Annotated[str, typer.Argument(help="your user name")],
