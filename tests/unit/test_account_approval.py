@@ -4,6 +4,7 @@ accounts that grant authorisations and then use them."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -46,9 +47,15 @@ def test_powerful_accounts_need_a_second_administrator(tmp_path: Path) -> None:
                 for e in auditor.audit_entries()
                 if e["action"] in ("users.create", "users.approve") and e["target"] == "crony"
             ]
+            today = date.today()
+            accounts = auditor.reports.foi(today, today)["account_events"]
         finally:
             auditor.close()
         assert events == [("users.create", "crony", "admin"), ("users.approve", "crony", "admin2")]
+        assert [(a["action"], a["actor"]) for a in accounts if a["account"] == "crony"] == [
+            ("users.create", "admin"),
+            ("users.approve", "admin2"),
+        ]
     finally:
         first.close()
         second.close()
