@@ -102,7 +102,8 @@ def checkpointed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path,
     statement = json.loads(output)
     assert statement["last_id"] == ENTRIES and statement["entries"] == ENTRIES
     assert len(statement["last_hash"]) == 64 and statement["at"]
-    assert key_file.is_file() and not (home / "keys").exists()  # the key lives outside
+    assert key_file.is_file()  # the signing key lives outside the home
+    assert not (home / "keys" / "audit-signing.key").exists()
     return home, checkpoint, key_file
 
 
