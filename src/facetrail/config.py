@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,14 @@ class Settings(BaseSettings):
     token: SecretStr | None = None  # API token of `user`, needed once the home has user accounts
     key: SecretStr | None = None  # encryption-at-rest keyring (see security/keyring.py)
     key_file: Path | None = None  # or a file holding it, one key per line, current first
+    audit_key_file: Path | None = None  # Ed25519 audit signing key (default <home>/keys/)
+    mac_key_file: Path | None = None  # MAC key of the security rows (default <home>/keys/)
+    # Per authorisation kind: the lowest rank that may grant it and its longest validity.
+    authorisation_rules: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {
+            "live_deployment": {"min_rank": "Superintendent", "max_valid_days": 1}
+        }
+    )
     workers: int = Field(default=2, ge=1, le=64)  # enrolment threads (the machine has 2 cores)
     # Native thread pools, set once per process when the first kernel starts: models run
     # in facetrail's own worker threads (one OpenCV thread each); FAISS batches use two.

@@ -24,11 +24,12 @@ from facetrail.core.kernel import Kernel
 from facetrail.services.alerts import Alerts
 from facetrail.services.audit_export import AuditExportService
 from facetrail.services.audit_trail import AuditTrail
-from facetrail.services.authorisations import DEFAULT_VALID_DAYS, AuthorisationRequest
+from facetrail.services.authorisations import AuthorisationRequest
 from facetrail.services.authorising import Authorisations
 from facetrail.services.calibrations import Calibrations
 from facetrail.services.deletion import DeletionService
 from facetrail.services.enrolment import Enrolment, EnrolRequest, Progress
+from facetrail.services.erasure import resume_erasures
 from facetrail.services.examination import Examinations
 from facetrail.services.federated_exchange import FederatedExchange
 from facetrail.services.federated_search import FederatedSearch
@@ -50,6 +51,7 @@ from facetrail.services.record_exchange import (
     RecordExchange,
     SubjectExportRequest,
 )
+from facetrail.services.repair import Repair
 from facetrail.services.results import (
     AuthorisationInfo,
     DeleteResult,
@@ -138,6 +140,9 @@ class Facetrail:
         self.federated = Bound(FederatedSearch(kernel_), self.context)
         self.exchanges = Bound(FederatedExchange(kernel_), self.context)
         self.answering = Bound(FederationAnswer(kernel_), self.context)
+        self.repair = Bound(Repair(kernel_), self.context)
+        # Erasures committed by a process that died before removing every copy finish now.
+        resume_erasures(kernel_)
 
     # -- lifecycle and caller ---------------------------------------------------------
 
@@ -260,12 +265,13 @@ class Facetrail:
         rank: str | None = None,
         galleries: list[str] | tuple[str, ...],
         dpia: str | None = None,
-        valid_days: int = DEFAULT_VALID_DAYS,
+        valid_days: int | None = None,
         max_candidates: int | None = None,
         kind: str = "retrospective_search",
         offence_category: str | None = None,
         watchlists: list[str] | tuple[str, ...] = (),
         for_user: str | None = None,
+        unrecorded_dpia: bool = False,
     ) -> AuthorisationInfo:
         """Record an authorisation for the galleries in scope (see AuthorisationRequest)."""
         request = AuthorisationRequest(
@@ -284,6 +290,7 @@ class Facetrail:
             offence_category=offence_category,
             watchlists=tuple(watchlists),
             requested_by=for_user,
+            unrecorded_dpia=unrecorded_dpia,
         )
         return self._authorisations.grant(self.context(), request)
 
@@ -390,9 +397,9 @@ class Facetrail:
         """Recreate the vector indexes (of one gallery, or all) from the database."""
         return self._maintenance.rebuild(self.context(), gallery)
 
-    def verify_audit(self) -> ChainCheck:
-        """Check the audit trail's hash chain."""
-        return self._audit.verify(self.context())
+    def verify_audit(self, checkpoint: dict[str, Any] | None = None) -> ChainCheck:
+        """Check the audit trail's hash chain (and that it still holds a checkpoint)."""
+        return self._audit.verify(self.context(), checkpoint)
 
     def audit_entries(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The audit trail, oldest first."""

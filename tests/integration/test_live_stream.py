@@ -128,7 +128,7 @@ def test_http_stream_is_processed_and_reconnected_after_a_drop(
             necessity="n",
             proportionality="p",
             officer="o",
-            rank="r",
+            rank="Superintendent",  # live deployments need Superintendent or above
             galleries=["watch"],
             kind="live_deployment",
         ).id

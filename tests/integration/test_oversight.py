@@ -58,8 +58,8 @@ def _state(app: Facetrail) -> dict[str, dict[str, object]]:
         index = load_index(app.catalog.path(gallery_id, model))
         state[subject] = {
             "template": template_id,
-            "photo": photo,
-            "photo_exists": Path(photo).exists(),
+            "photo": app.kernel.photos.resolve(photo),  # stored relative to the home
+            "photo_exists": app.kernel.photos.resolve(photo).exists(),
             "in_index": template_id in index,
         }
     return state

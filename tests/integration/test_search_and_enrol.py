@@ -344,6 +344,7 @@ def test_cli_json_contract(tmp_path: Path, known_people: dict[str, list[Path]]) 
         "cli",
         "--dpia",
         "DPIA-1",
+        "--unrecorded-dpia",  # DPIA-1 is not recorded here: acknowledged
         "--json",
     )
     assert auth.returncode == 0, auth.stderr

@@ -44,6 +44,7 @@ SERVICES = (
     "federated",
     "exchanges",
     "answering",
+    "repair",
 )
 # Calls that need no permission: signing in, bootstrapping, lifecycle, helpers.
 UNCHECKED = {
@@ -186,6 +187,7 @@ CALLS: list[tuple[str, str, Call]] = [
         lambda a, r, t: a.users.create(f"new-{r}", role="operator", password="short"),
     ),
     ("users.disable", "users.manage", lambda a, r, t: a.users.disable("nobody", "left")),
+    ("users.approve", "users.manage", lambda a, r, t: a.users.approve("nobody")),
     ("users.revoke_token", "users.manage", lambda a, r, t: a.users.revoke_token(999, "lost")),
     ("users.list", "users.read", lambda a, r, t: a.users.list()),
     ("keys.rotate", "keys.rotate", lambda a, r, t: a.keys.rotate()),
@@ -211,6 +213,8 @@ CALLS: list[tuple[str, str, Call]] = [
         "search.outcome",
         lambda a, r, t: a.examinations.record(OutcomeRequest(999, "inconclusive", "poor probe")),
     ),
+    ("repair.run", "home.repair", lambda a, r, t: a.repair.run()),
+    ("audit_export.checkpoint", "audit.checkpoint", lambda a, r, t: a.audit_export.checkpoint()),
     # `facetrail calibrate` checks before measuring and again before storing.
     ("calibrations.calibrate", "calibrate", lambda a, r, t: _calibrate(a, t)),
     # Federation: each call fails after the permission check (bad name, no such partner).

@@ -133,6 +133,7 @@ def test_authorisation_scope_validity_and_revocation(db: Database) -> None:
         officer_rank="Superintendent",
         galleries=("custody",),
         dpia_reference="DPIA-7",
+        unrecorded_dpia=True,  # DPIA-7 is not recorded: acknowledged
         valid_days=7,
     )
     with db.transaction() as session:

@@ -102,7 +102,9 @@ def test_single_operator_home_checks_an_authorisation_given(tmp_path: Path) -> N
     application = facetrail.open(tmp_path / "home")
     try:
         application.create_gallery("custody")
-        live = application.authorise(**AUTH, officer="A", rank="Inspector", kind="live_deployment")
+        live = application.authorise(
+            **AUTH, officer="A", rank="Superintendent", kind="live_deployment"
+        )
         _refused(application, live.id, "is for live_deployment")
         revoked = application.authorise(**AUTH, officer="A", rank="Inspector").id
         application.revoke_authorisation(revoked, "done")

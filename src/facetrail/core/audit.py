@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from facetrail.store.models import AuditEntry
@@ -146,6 +146,44 @@ def verify_chain(session: Session) -> ChainCheck:
             return ChainCheck(False, count, entry.id, "content does not match its hash")
         previous, previous_id = entry.entry_hash, entry.id
     return _check_head(session, count, previous, previous_id)
+
+
+def verify_checkpoint(session: Session, last_id: int, last_hash: str, entries: int) -> ChainCheck:
+    """The chain must still hold the checkpointed entry, with that hash, after `entries`.
+
+    A checkpoint is kept outside the database, so whoever rewrites the database cannot
+    update it: cutting the end off, rewriting and re-chaining, or wiping all fail here.
+    """
+    chain = verify_chain(session)
+    if not chain.ok:
+        return chain
+    entry = session.get(AuditEntry, last_id)
+    if entry is None:
+        return ChainCheck(
+            False,
+            chain.entries,
+            last_id,
+            f"entry {last_id}, the head at the checkpoint, is gone: the trail was cut back"
+            f" or wiped ({chain.entries} entries left)",
+        )
+    if entry.entry_hash != last_hash:
+        return ChainCheck(
+            False,
+            chain.entries,
+            last_id,
+            f"entry {last_id} no longer has the hash the checkpoint recorded: entries up to"
+            " it were rewritten and re-chained",
+        )
+    held = session.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.id <= last_id))
+    if held != entries:
+        return ChainCheck(
+            False,
+            chain.entries,
+            last_id,
+            f"the checkpoint counted {entries} entries up to entry {last_id}, the trail holds"
+            f" {held}",
+        )
+    return chain
 
 
 def _check_head(session: Session, count: int, last_hash: str, last_id: int) -> ChainCheck:

@@ -14,6 +14,7 @@ from facetrail.core.context import TOKEN, Context
 from facetrail.security.passwords import TOKENS, matches
 from facetrail.store.models import AuditEntry
 from facetrail.store.oversight_models import ApiToken, User
+from facetrail.store.row_seals import RowTamperedError, check_row
 from facetrail.store.types import utcnow
 
 TOKEN_PREFIX = "ft"
@@ -79,6 +80,7 @@ def authenticate(session: Session, name: str | None, token: str | None) -> Conte
     if not matches(TOKENS, record.token_hash, secret):
         raise refused
     check_token_current(record)
+    check_sealed(session, record)
     return context_of(record)
 
 
@@ -134,7 +136,17 @@ def refresh(session: Session, context: Context) -> Context:
     if record is None or record.user.name != context.actor:
         raise PermissionDeniedError(f"token is not valid for user {context.actor!r}")
     check_token_current(record)
+    check_sealed(session, record)
     return context_of(record, context.request_id)
+
+
+def check_sealed(session: Session, record: ApiToken) -> None:
+    """Refuse a token or user row changed outside facetrail (its MAC does not match)."""
+    try:
+        check_row(session, ApiToken, record.id)
+        check_row(session, User, record.user_id)
+    except RowTamperedError as error:
+        raise PermissionDeniedError(str(error)) from None
 
 
 def authenticate_required() -> NoReturn:

@@ -17,6 +17,7 @@ from facetrail.core.analyzers import AnalyzerPool
 from facetrail.core.audit import append_audit
 from facetrail.core.clock import Clock
 from facetrail.core.context import SINGLE_OPERATOR, Context
+from facetrail.core.sealed_home import READ_ONLY_PERMISSIONS, seal_refusal
 from facetrail.core.threads import configure_native_threads
 from facetrail.core.unit_of_work import UnitOfWork
 from facetrail.errors import AuthorisationError, FacetrailError, NotFoundError, StoreError
@@ -26,10 +27,13 @@ from facetrail.security.sealing import Sealer
 from facetrail.store.blobs import PhotoStore
 from facetrail.store.calibration_store import stored_calibration
 from facetrail.store.database import Database
+from facetrail.store.files import make_private, private_dirs
+from facetrail.store.row_seals import load_or_create_key, seal_all
 
 log = logging.getLogger(__name__)
 
 SQLITE_FILE = "facetrail.db"
+MAC_KEY_NAME = "row-mac.key"
 
 
 class Kernel:
@@ -48,18 +52,22 @@ class Kernel:
         self.keyring: Keyring | None = load_keyring(key, settings.key_file)
         self.sealer = Sealer(self.keyring)
         self._check_home_exists(create)
-        self.home.mkdir(parents=True, exist_ok=True)
+        private_dirs(self.home)
+        make_private(self.home)  # a home made before is tightened too
         self.database = Database(settings.resolved_database_url)
         try:
             self._check_schema(create=create, migrate=migrate)
         except BaseException:
             self.database.dispose()
             raise
+        # Without the home's key, nothing that writes may run (checked in `require`).
+        self.seal_refusal = seal_refusal(self.home, self.keyring, self.database, settings.index_dir)
+        self._seal_security_rows()
         configure_native_threads(settings.opencv_threads, settings.index_threads)
         self.catalog = IndexCatalog(self.database, settings.index_dir, self.sealer)
-        self.photos = PhotoStore(settings.photo_dir, self.sealer)
-        self.alert_crops = PhotoStore(self.home / "alerts", self.sealer)
-        self.watchlist_references = PhotoStore(self.home / "watchlists", self.sealer)
+        self.photos = PhotoStore(settings.photo_dir, self.sealer, self.home)
+        self.alert_crops = PhotoStore(self.home / "alerts", self.sealer, self.home)
+        self.watchlist_references = PhotoStore(self.home / "watchlists", self.sealer, self.home)
         self.analyzers = AnalyzerPool(lambda spec: stored_calibration(self.database, spec))
         log.debug("kernel open: home=%s database=%s", self.home, self.database.dialect)
 
@@ -96,8 +104,20 @@ class Kernel:
                 f" -> {', '.join(sorted(heads))}): run `facetrail db upgrade --home {self.home}`"
                 " (back the home up first)"
             )
-        self.database.upgrade()
+        self.database.upgrade(home=self.home)
         log.info("database migrated to %s", ", ".join(sorted(heads)))
+
+    def _seal_security_rows(self) -> None:
+        """Load (or, in a writable home, create) the MAC key of users, tokens, authorisations."""
+        path = self.settings.mac_key_file or self.home / "keys" / MAC_KEY_NAME
+        if self.seal_refusal and not path.is_file():
+            return  # nothing can be written here anyway
+        key, created = load_or_create_key(path)
+        self.database.seal_rows_with(key)
+        if created:  # first meeting: the rows as they stand are trusted from now on
+            with self.database.transaction() as session:
+                sealed = seal_all(session, key)
+            log.info("security rows sealed with a new MAC key (%s rows): %s", sealed, path)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -140,12 +160,20 @@ class Kernel:
         with self.database.reader() as session:
             return identity.refresh(session, context)
 
+    def check_writable(self) -> None:
+        """Refuse, before anything is written, a process without the home's key."""
+        if self.seal_refusal:
+            log.info("write refused: %s", self.seal_refusal)
+            raise StoreError(self.seal_refusal)
+
     def require(self, context: Context, permission: str) -> None:
         """Refuse (and audit the refusal) unless the caller's role holds `permission`.
 
         A home without user accounts is a single-operator home: everything is allowed,
         but a single-operator caller is refused once accounts exist.
         """
+        if permission not in READ_ONLY_PERMISSIONS:
+            self.check_writable()
         try:
             if context.role is None:
                 if context.refusal:

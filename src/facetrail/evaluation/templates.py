@@ -10,6 +10,7 @@ who gave their images for research), never for operational photos (`--no-cache`)
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -26,6 +27,7 @@ from facetrail.biometrics.face import Face
 from facetrail.biometrics.pipeline import FaceAnalyzer, PipelineSpec, mirror_face
 from facetrail.errors import ImageError, InvalidInputError
 from facetrail.media.images import load_image
+from facetrail.store.files import private_dirs, write_atomic
 
 Progress = Callable[[int, int], None]
 CACHE_FORMAT = 1
@@ -152,7 +154,7 @@ class TemplateCache:
         """Write the cache atomically (temp file, then rename)."""
         if not self._dirty or not self.entries:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(self.path.parent)
         shas = sorted(self.entries)
         found = np.array([bool(self.entries[s]) for s in shas])
         arrays: dict[str, np.ndarray] = {
@@ -167,10 +169,41 @@ class TemplateCache:
                 if self.entries[sha]:
                     block[row] = self.entries[sha][model]
             arrays[f"t{i}"] = block
-        temporary = self.path.with_name(self.path.name + ".tmp.npz")
-        np.savez(temporary, **arrays)  # type: ignore[arg-type]
-        temporary.replace(self.path)
+        write_npz(self.path, arrays)
         self._dirty = False
+
+
+def forget_cached(folder: Path, sha256s: set[str]) -> int:
+    """Remove the entries of these image hashes from every cache file in `folder`.
+
+    Each file is rewritten atomically without them; returns how many entries went.
+    """
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for path in sorted(folder.glob("*.npz")):
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+        if "sha256" not in arrays:
+            continue
+        keep = np.array([str(s) not in sha256s for s in arrays["sha256"]], dtype=bool)
+        if keep.all():
+            continue
+        removed += int((~keep).sum())
+        rows = len(keep)
+        kept = {
+            name: (value[keep] if value.ndim and len(value) == rows else value)
+            for name, value in arrays.items()
+        }
+        write_npz(path, kept)
+    return removed
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write arrays as an .npz atomically and privately (0600, temp file, rename)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    write_atomic(path, buffer.getvalue())
 
 
 def _sha256(path: Path) -> str:

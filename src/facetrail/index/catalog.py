@@ -23,7 +23,7 @@ from facetrail.index.faiss_index import FaissIndex
 from facetrail.index.locks import ReadWriteLock
 from facetrail.security.sealing import PLAINTEXT, Sealer
 from facetrail.store.database import Database
-from facetrail.store.files import write_atomic
+from facetrail.store.files import private_dirs, write_atomic
 from facetrail.store.models import IndexState, Template
 
 RECONCILE_BATCH = 50_000
@@ -97,8 +97,8 @@ class IndexCatalog:
         return self.directory / f"gallery-{gallery_id}-{model}.faiss"
 
     def _file_lock(self, gallery_id: int, model: str) -> FileLock:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.path(gallery_id, model)) + ".lock")
+        private_dirs(self.directory)
+        return FileLock(str(self.path(gallery_id, model)) + ".lock", mode=0o600)
 
     def _generation(self, gallery_id: int, model: str) -> int:
         with self.database.reader() as session:

@@ -46,7 +46,8 @@ OUTCOMES = ("confirmed", "rejected", "no-action")
 MAX_NOTE_LENGTH = 4000
 
 
-def _info(alert: Alert) -> AlertInfo:
+def _info(alert: Alert, kernel: Kernel) -> AlertInfo:
+    """An alert as shown, its files as paths under this home."""
     return AlertInfo(
         alert_id=alert.id,
         deployment_id=alert.deployment_id,
@@ -64,8 +65,12 @@ def _info(alert: Alert) -> AlertInfo:
         decided_by=alert.decided_by,
         decided_at=alert.decided_at,
         note=alert.note,
-        crop_path=alert.crop_path,
-        reference_path=alert.reference_path,
+        crop_path=str(kernel.alert_crops.resolve(alert.crop_path)) if alert.crop_path else None,
+        reference_path=(
+            str(kernel.watchlist_references.resolve(alert.reference_path))
+            if alert.reference_path
+            else None
+        ),
         crop_retain_until=alert.crop_retain_until,
         crop_deleted=alert.crop_deleted_at is not None,
     )
@@ -89,14 +94,14 @@ class Alerts:
                 query = query.where(Alert.deployment_id == deployment)
             if undecided:
                 query = query.where(Alert.outcome.is_(None))
-            return [_info(a) for a in session.scalars(query)]
+            return [_info(a, self.kernel) for a in session.scalars(query)]
 
     @requires(ALERTS_READ)
     def show(self, context: Context, alert_id: int) -> AlertInfo:
         """One alert with its crop and reference paths."""
         purge_expired_crops(self.kernel, context)
         with self.kernel.database.reader() as session:
-            return _info(self._get(session, alert_id))
+            return _info(self._get(session, alert_id), self.kernel)
 
     @requires(ALERTS_READ)
     def side_by_side(self, context: Context, alert_id: int) -> bytes:
@@ -181,7 +186,7 @@ class Alerts:
                     "note": cleaned,
                 },
             )
-            return _info(alert)
+            return _info(alert, self.kernel)
 
     @requires(REPORT_DEPLOYMENT)
     def report(self, context: Context, deployment_id: int) -> DeploymentReport:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from facetrail.core.access import AUDITOR, declare, requires
+from facetrail.core.access import ADMINISTRATOR, AUDITOR, declare, requires
 from facetrail.core.audit import (
     GENESIS_HASH,
     HASHED_FIELDS,
@@ -35,15 +35,21 @@ from facetrail.core.audit import (
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
 from facetrail.errors import InvalidInputError
-from facetrail.store.files import write_atomic
+from facetrail.store.files import private_dirs, write_atomic
 from facetrail.store.models import AuditEntry
 from facetrail.store.oversight_models import AuditHead
 from facetrail.store.types import utcnow
 
 AUDIT_EXPORT = declare("audit.export", "write a signed export of the audit trail", (AUDITOR,))
+AUDIT_CHECKPOINT = declare(
+    "audit.checkpoint",
+    "sign a statement of the audit trail's head for an overseer",
+    (AUDITOR, ADMINISTRATOR),
+)
 
 
 EXPORT_FORMAT = "facetrail-audit-export/1"
+CHECKPOINT_FORMAT = "facetrail-audit-checkpoint/1"
 SIGNING_KEY_NAME = "audit-signing.key"
 
 
@@ -66,10 +72,10 @@ def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
         if not isinstance(key, Ed25519PrivateKey):
             raise InvalidInputError(f"{path} is not an Ed25519 key")
         if not public_path(path).exists():
-            public_path(path).write_text(public_key_text(key.public_key()) + "\n")
+            write_atomic(public_path(path), (public_key_text(key.public_key()) + "\n").encode())
         return key
     key = Ed25519PrivateKey.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dirs(path.parent)
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -78,7 +84,7 @@ def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as stream:
         stream.write(pem)
-    public_path(path).write_text(public_key_text(key.public_key()) + "\n")
+    write_atomic(public_path(path), (public_key_text(key.public_key()) + "\n").encode())
     return key
 
 
@@ -140,8 +146,15 @@ def _chain_problem(entries: list[dict[str, Any]], head: dict[str, Any] | None) -
     return 0, ""
 
 
-def verify_export(path: Path, public_key: str | None = None) -> ExportCheck:
-    """Check a signed export offline: signature, every entry's hash, the chain and its head."""
+def verify_export(
+    path: Path, public_key: str | None = None, fingerprint: str | None = None
+) -> ExportCheck:
+    """Check a signed export offline: signature, every entry's hash, the chain and its head.
+
+    The signer must be known: a public key given out of band, or the fingerprint of the
+    embedded one pinned. Without either the export is never accepted (anyone can re-sign
+    an edited export with a key of their own); the chain is still checked and reported.
+    """
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
         signature = base64.b64decode(document.pop("signature"))
@@ -166,15 +179,62 @@ def verify_export(path: Path, public_key: str | None = None) -> ExportCheck:
         first_bad, problem = 0, f"an entry is malformed ({error})"
     if not signature_ok:
         problem = "the signature does not match the document" + (f"; {problem}" if problem else "")
+    signer = _unknown_signer(key_b64, public_key, fingerprint)
+    if signer:
+        problem = signer + (f"; {problem}" if problem else "")
     return ExportCheck(
         ok=signature_ok and not problem,
         entries=len(entries),
         signature_ok=signature_ok,
-        key_source="given" if public_key else "embedded",
+        key_source="given" if public_key else ("pinned" if fingerprint else "embedded"),
         key_fingerprint=key_fingerprint(key_b64),
         first_bad_id=first_bad or None,
         problem=problem,
     )
+
+
+def _unknown_signer(key_b64: str, public_key: str | None, fingerprint: str | None) -> str:
+    """Why the signer is not established ("" when it is)."""
+    if public_key:
+        return ""
+    if not fingerprint:
+        return (
+            "no public key (--public-key) or pinned fingerprint (--fingerprint) given: an"
+            " export re-signed with any key would pass, so it is not accepted"
+        )
+    if key_fingerprint(key_b64) != fingerprint.strip().lower():
+        return f"signed by key {key_fingerprint(key_b64)}, not the pinned {fingerprint.strip()}"
+    return ""
+
+
+def read_checkpoint(
+    path: Path, public_key: str | None = None, fingerprint: str | None = None
+) -> dict[str, Any]:
+    """A checkpoint file's statement (last_id, last_hash, entries, at) once its signature
+    and, when given, its signer (public key or pinned fingerprint) check out."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        signature = base64.b64decode(document.pop("signature"))
+        embedded = document["public_key"]
+        statement = {k: document[k] for k in ("last_id", "last_hash", "entries", "at")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise InvalidInputError(f"{path} is not a facetrail audit checkpoint: {error}") from None
+    if document.get("format") != CHECKPOINT_FORMAT:
+        raise InvalidInputError(f"{path} is not a {CHECKPOINT_FORMAT} document")
+    key_b64 = public_key.strip() if public_key else embedded
+    try:
+        Ed25519PublicKey.from_public_bytes(base64.b64decode(key_b64)).verify(
+            signature, canonical_json(document)
+        )
+    except (InvalidSignature, ValueError):
+        raise InvalidInputError(
+            f"{path}: the checkpoint's signature does not match (altered, or another signer)"
+        ) from None
+    if fingerprint and key_fingerprint(key_b64) != fingerprint.strip().lower():
+        raise InvalidInputError(
+            f"{path} is signed by key {key_fingerprint(key_b64)}, not the pinned {fingerprint}"
+        )
+    return {**statement, "key_fingerprint": key_fingerprint(key_b64)}
 
 
 def read_public_key(path: Path) -> str:
@@ -195,7 +255,45 @@ class AuditExportService:
         self.kernel = kernel
 
     def default_key_path(self) -> Path:
-        return self.kernel.home / "keys" / SIGNING_KEY_NAME
+        """$FACETRAIL_AUDIT_KEY_FILE (best kept outside the home), else <home>/keys/."""
+        configured = self.kernel.settings.audit_key_file
+        return Path(configured) if configured else self.kernel.home / "keys" / SIGNING_KEY_NAME
+
+    @requires(AUDIT_CHECKPOINT)
+    def checkpoint(self, context: Context, key_path: Path | None = None) -> dict[str, Any]:
+        """A signed statement of the audit head (id, hash, count, time) to hand to an
+        overseer; `audit verify --checkpoint` later proves the trail still holds it."""
+        key = load_or_create_signing_key(key_path or self.default_key_path())
+        with self.kernel.database.reader() as session:
+            check = verify_chain(session)
+            head = session.get(AuditHead, 1)
+        if not check.ok:
+            raise InvalidInputError(
+                f"the audit trail is broken at entry {check.first_bad_id} ({check.problem}):"
+                " no checkpoint is signed over it"
+            )
+        statement = {
+            "format": CHECKPOINT_FORMAT,
+            "last_id": head.last_id if head else 0,
+            "last_hash": head.last_hash if head else GENESIS_HASH,
+            "entries": head.entries if head else 0,
+            "at": utcnow().isoformat(),
+            "signed_by": context.actor,
+        }
+        document = sign_document(statement, key)
+        with self.kernel.database.transaction() as session:
+            append_audit(
+                session,
+                actor=context.actor,
+                action="audit.checkpoint",
+                outcome="ok",
+                details={
+                    "last_id": statement["last_id"],
+                    "last_hash": statement["last_hash"],
+                    "key_fingerprint": key_fingerprint(document["public_key"]),
+                },
+            )
+        return document
 
     @requires(AUDIT_EXPORT)
     def export(self, context: Context, path: Path, key_path: Path | None = None) -> ExportInfo:

@@ -7,10 +7,11 @@ from typing import Any
 from sqlalchemy import select
 
 from facetrail.core.access import ADMINISTRATOR, AUDITOR, declare, requires
-from facetrail.core.audit import ChainCheck, verify_chain
+from facetrail.core.audit import ChainCheck, verify_chain, verify_checkpoint
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
 from facetrail.store.models import AuditEntry
+from facetrail.store.row_seals import tampered_rows
 
 AUDIT_READ = declare("audit.read", "read the audit trail", (AUDITOR,))
 AUDIT_VERIFY = declare(
@@ -25,10 +26,27 @@ class AuditTrail:
         self.kernel = kernel
 
     @requires(AUDIT_VERIFY)
-    def verify(self, context: Context) -> ChainCheck:
-        """Check the audit trail's hash chain."""
+    def verify(self, context: Context, checkpoint: dict[str, Any] | None = None) -> ChainCheck:
+        """Check the audit trail's hash chain (and that it still holds a checkpoint's head)."""
         with self.kernel.reader() as session:
-            return verify_chain(session)
+            if checkpoint is None:
+                check = verify_chain(session)
+            else:
+                check = verify_checkpoint(
+                    session,
+                    int(checkpoint["last_id"]),
+                    str(checkpoint["last_hash"]),
+                    int(checkpoint["entries"]),
+                )
+            tampered = tampered_rows(session)
+        if check.ok and tampered:
+            return ChainCheck(
+                False,
+                check.entries,
+                None,
+                f"security rows changed outside facetrail (MAC mismatch): {', '.join(tampered)}",
+            )
+        return check
 
     @requires(AUDIT_READ)
     def entries(self, context: Context, limit: int | None = None) -> list[dict[str, Any]]:

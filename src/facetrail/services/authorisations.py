@@ -4,18 +4,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from facetrail.errors import AuthorisationError, InvalidInputError, NotFoundError
 from facetrail.store.models import Authorisation, Gallery
 from facetrail.store.oversight_models import Dpia
+from facetrail.store.row_seals import RowTamperedError, check_row
 from facetrail.store.types import utcnow
 
 KINDS = ("retrospective_search", "live_deployment", "federated_query", "verification")
 DEFAULT_VALID_DAYS = 30
 MAX_VALID_DAYS = 366
+# Police ranks, lowest first (what a per-kind minimum rank is measured against).
+RANKS = (
+    "constable",
+    "sergeant",
+    "inspector",
+    "chief inspector",
+    "superintendent",
+    "chief superintendent",
+    "commander",
+    "assistant chief constable",
+    "deputy assistant commissioner",
+    "deputy chief constable",
+    "assistant commissioner",
+    "chief constable",
+    "deputy commissioner",
+    "commissioner",
+)
+RANK_ALIASES = {"pc": "constable", "ds": "sergeant", "di": "inspector", "dci": "chief inspector"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +51,13 @@ class AuthorisationRequest:
     officer_rank: str
     galleries: tuple[str, ...]
     dpia_reference: str | None = None
-    valid_days: int = DEFAULT_VALID_DAYS
+    valid_days: int | None = None  # None: the kind's default (30 days, or its maximum)
     kind: str = "retrospective_search"
     max_candidates: int | None = None
     offence_category: str | None = None
     watchlists: tuple[str, ...] = ()
     requested_by: str | None = None  # the user who will use it (never the grantor)
+    unrecorded_dpia: bool = False  # the officer acknowledges citing a DPIA not recorded
 
 
 def validate_request(request: AuthorisationRequest) -> None:
@@ -55,7 +76,7 @@ def validate_request(request: AuthorisationRequest) -> None:
             raise InvalidInputError(f"authorisation needs a non-empty {field_name}")
     if not request.galleries:
         raise InvalidInputError("authorisation needs at least one gallery in scope (--gallery)")
-    if not 1 <= request.valid_days <= MAX_VALID_DAYS:
+    if request.valid_days is not None and not 1 <= request.valid_days <= MAX_VALID_DAYS:
         raise InvalidInputError(
             f"--valid-days must be between 1 and {MAX_VALID_DAYS}, got {request.valid_days}"
         )
@@ -65,6 +86,38 @@ def validate_request(request: AuthorisationRequest) -> None:
         raise InvalidInputError("max candidates must be at least 1")
     if any(not name.strip() for name in request.watchlists):
         raise InvalidInputError("watchlist names in scope must not be blank")
+
+
+def rank_level(rank: str) -> int | None:
+    """Where a rank stands (0: constable), None when it is not a known police rank."""
+    words = rank.strip().lower().replace(".", "").split()
+    cleaned = " ".join(w for w in words if w not in ("detective", "acting", "temporary"))
+    cleaned = RANK_ALIASES.get(cleaned, cleaned)
+    return RANKS.index(cleaned) if cleaned in RANKS else None
+
+
+def check_kind_rules(request: AuthorisationRequest, rules: dict[str, dict[str, Any]]) -> int:
+    """The days the authorisation is valid, after the kind's minimum rank and maximum
+    validity (settings `authorisation_rules`) are checked."""
+    rule = rules.get(request.kind, {})
+    minimum = rule.get("min_rank")
+    if minimum:
+        needed, held = rank_level(str(minimum)), rank_level(request.officer_rank)
+        if held is None or needed is None or held < needed:
+            raise AuthorisationError(
+                f"a {request.kind} authorisation needs an officer of rank {minimum} or above,"
+                f" not {request.officer_rank!r}"
+            )
+    longest = int(rule.get("max_valid_days") or MAX_VALID_DAYS)
+    days = request.valid_days if request.valid_days is not None else DEFAULT_VALID_DAYS
+    if request.valid_days is None:
+        days = min(days, longest)
+    if days > longest:
+        raise InvalidInputError(
+            f"a {request.kind} authorisation may be valid for at most {longest} day(s),"
+            f" not {days} (--valid-days)"
+        )
+    return days
 
 
 def resolve_dpia(session: Session, reference: str | None, moment: datetime) -> Dpia | None:
@@ -87,9 +140,15 @@ def resolve_dpia(session: Session, reference: str | None, moment: datetime) -> D
     return dpia
 
 
-def grant(session: Session, request: AuthorisationRequest, created_by: str) -> Authorisation:
+def grant(
+    session: Session,
+    request: AuthorisationRequest,
+    created_by: str,
+    rules: dict[str, dict[str, Any]] | None = None,
+) -> Authorisation:
     """Record a new authorisation covering the named galleries (which must exist)."""
     validate_request(request)
+    days = check_kind_rules(request, rules or {})
     galleries = []
     for name in request.galleries:
         gallery = session.scalar(select(Gallery).where(Gallery.name == name))
@@ -103,6 +162,12 @@ def grant(session: Session, request: AuthorisationRequest, created_by: str) -> A
             " officer must grant it"
         )
     dpia = resolve_dpia(session, request.dpia_reference, now)
+    cited = (request.dpia_reference or "").strip()
+    if cited and dpia is None and not request.unrecorded_dpia:
+        raise InvalidInputError(
+            f"DPIA {cited} is not recorded: record it with `facetrail dpia add`, or"
+            " acknowledge citing it unrecorded (--unrecorded-dpia)"
+        )
     record = Authorisation(
         kind=request.kind,
         purpose=request.purpose.strip(),
@@ -115,7 +180,7 @@ def grant(session: Session, request: AuthorisationRequest, created_by: str) -> A
         dpia_reference=(request.dpia_reference or "").strip() or None,
         max_candidates=request.max_candidates,
         valid_from=now,
-        valid_until=now + timedelta(days=request.valid_days),
+        valid_until=now + timedelta(days=days),
         created_by=created_by,
         galleries=galleries,
         offence_category=(request.offence_category or "").strip() or None,
@@ -181,7 +246,37 @@ def check_covers(
         )
     if actor is not None:
         check_user(authorisation, authorisation_id, actor)
+    session = object_session(authorisation)
+    if session is not None and authorisation.dpia_id is not None:
+        check_dpia_in_force(session, authorisation, authorisation_id, moment)
+    if session is not None:
+        try:
+            check_row(session, Authorisation, authorisation.id)
+        except RowTamperedError as error:
+            raise AuthorisationError(str(error)) from None
     return authorisation
+
+
+def check_dpia_in_force(
+    session: Session, authorisation: Authorisation, authorisation_id: int, moment: datetime
+) -> None:
+    """Refuse use under a DPIA withdrawn or past its review date since the grant."""
+    dpia = session.get(Dpia, authorisation.dpia_id)
+    today = moment.date()
+    if dpia is None:
+        raise AuthorisationError(
+            f"authorisation {authorisation_id} cites a DPIA that is no longer recorded"
+        )
+    if dpia.withdrawn_on is not None and dpia.withdrawn_on <= today:
+        raise AuthorisationError(
+            f"authorisation {authorisation_id}: its DPIA {dpia.reference} was withdrawn on"
+            f" {dpia.withdrawn_on}"
+        )
+    if dpia.review_by is not None and dpia.review_by < today:
+        raise AuthorisationError(
+            f"authorisation {authorisation_id}: its DPIA {dpia.reference} expired (review was"
+            f" due by {dpia.review_by})"
+        )
 
 
 def check_user(authorisation: Authorisation, authorisation_id: int, actor: str) -> None:

@@ -86,7 +86,12 @@ class Authorisations:
                 request = replace(request, officer_name=name, officer_rank=rank)
                 if request.requested_by:
                     check_active_user(work.session, request.requested_by)
-            record = grant(work.session, request, created_by=context.actor)
+            record = grant(
+                work.session,
+                request,
+                created_by=context.actor,
+                rules=self.kernel.settings.authorisation_rules,
+            )
             work.audit(
                 "authorisation.grant",
                 authorisation_id=record.id,

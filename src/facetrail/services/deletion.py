@@ -54,9 +54,12 @@ class DeletionRequestInfo(BaseModel):
     decision_reason: str | None
     images_deleted: int
     photos_deleted: int = 0
+    removed: dict[str, int] = {}  # a granted request: what went, by kind
 
 
-def _info(record: DeletionRequest, photos_deleted: int = 0) -> DeletionRequestInfo:
+def _info(
+    record: DeletionRequest, photos_deleted: int = 0, removed: dict[str, int] | None = None
+) -> DeletionRequestInfo:
     return DeletionRequestInfo(
         id=record.id,
         gallery=record.gallery,
@@ -72,6 +75,7 @@ def _info(record: DeletionRequest, photos_deleted: int = 0) -> DeletionRequestIn
         decision_reason=record.decision_reason,
         images_deleted=record.images_deleted,
         photos_deleted=photos_deleted,
+        removed=removed or {},
     )
 
 
@@ -85,13 +89,35 @@ class DeletionService:
     def request(
         self, context: Context, *, gallery: str, subject: str, requester: str, grounds: str
     ) -> DeletionRequestInfo:
-        """Record a deletion request (the subject need not be enrolled: that is decided later)."""
+        """Record a deletion request for a subject the gallery holds (one pending at a time)."""
         for name, value in (("gallery", gallery), ("subject", subject), ("requester", requester)):
             if not value.strip():
                 raise InvalidInputError(f"a deletion request needs a {name}")
         if not grounds.strip():
             raise InvalidInputError("a deletion request needs its grounds (--grounds)")
         with self.kernel.database.transaction() as session:
+            held = session.scalar(
+                select(Subject.id)
+                .join(Gallery, Subject.gallery_id == Gallery.id)
+                .where(Gallery.name == gallery.strip(), Subject.external_id == subject.strip())
+            )
+            if held is None:
+                raise NotFoundError(
+                    f"gallery {gallery.strip()!r} holds no subject {subject.strip()!r}:"
+                    " nothing to delete, no request recorded"
+                )
+            pending = session.scalar(
+                select(DeletionRequest.id).where(
+                    DeletionRequest.gallery == gallery.strip(),
+                    DeletionRequest.subject == subject.strip(),
+                    DeletionRequest.status == "pending",
+                )
+            )
+            if pending is not None:
+                raise InvalidInputError(
+                    f"deletion request {pending} for {subject.strip()!r} is still pending:"
+                    " decide it first"
+                )
             record = DeletionRequest(
                 gallery=gallery.strip(),
                 subject=subject.strip(),
@@ -145,6 +171,7 @@ class DeletionService:
                     f"deletion request {request_id} was already {record.status}"
                     f" on {record.decided_at:%Y-%m-%d}"
                 )
+            subject_name = record.subject  # an erased subject's name leaves the request
             record.status = "granted" if grant else "refused"
             record.decided_at = utcnow()
             record.decided_by = decided_by
@@ -158,6 +185,7 @@ class DeletionService:
                     .where(Gallery.name == record.gallery, Subject.external_id == record.subject)
                 ).all()
                 erasure = erase_images(
+                    self.kernel,
                     session,
                     [tuple(row) for row in rows],  # type: ignore[misc]
                     actor=context.actor,
@@ -172,7 +200,7 @@ class DeletionService:
                 action="deletion.decide",
                 outcome="ok",
                 gallery=record.gallery,
-                target=record.subject,
+                target=subject_name,
                 details={
                     "request_id": request_id,
                     "decision": record.status,
@@ -183,7 +211,7 @@ class DeletionService:
                 },
             )
         photos = finish_erasure(self.kernel, erasure) if grant else 0
-        return _info(record, photos)
+        return _info(record, photos, erasure.by_kind)
 
     @requires(DELETION_READ)
     def list(self, context: Context, status: str | None = None) -> list[DeletionRequestInfo]:

@@ -282,6 +282,12 @@ class Enroller:
             raise InvalidInputError(
                 f"--retain-until {request.retain_until} is in the past; nothing was enrolled"
             )
+        if request.collected_at is not None and _aware(request.collected_at) > utcnow():
+            # A future date would push every retention period past its legal end.
+            raise InvalidInputError(
+                f"--collected-at {request.collected_at:%Y-%m-%d %H:%M} is in the future;"
+                " nothing was enrolled"
+            )
         tasks, items = plan(request.path, request.subject)
         tasks = with_face_choice(request, tasks)
         self.allow_low_quality = request.allow_low_quality
@@ -435,7 +441,7 @@ class Enroller:
         # content-addressed file that the re-run reuses. Never the other way round.
         target = self.photos.path_for(gallery.id, image.sha256, image.format)
         prepared.photo_created = not target.exists()
-        prepared.photo_path = str(
+        prepared.photo_path = self.photos.stored(
             self.photos.write(gallery.id, image.sha256, image.format, image.data)
         )
 
@@ -1096,3 +1102,8 @@ class RecordEnroller(Enroller):
         record.file_name = task.label
         record.provenance = dict(task.provenance)
         return image_id
+
+
+def _aware(moment: datetime) -> datetime:
+    """A moment with a time zone (naive ones are local time)."""
+    return moment if moment.tzinfo else moment.astimezone()

@@ -10,6 +10,7 @@ from sqlalchemy import LargeBinary, column, inspect, select, table, update
 from facetrail.core.access import ADMINISTRATOR, declare, requires
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
+from facetrail.core.sealed_home import record_rotation
 from facetrail.errors import InvalidInputError
 from facetrail.security.keyring import Keyring
 from facetrail.store.database import Database
@@ -23,7 +24,7 @@ ROTATE_BATCH = 1000  # templates re-sealed per transaction
 # Folders under the home whose files hold biometric data (alert crops included).
 SEALED_FOLDERS = ("photos", "index", "alerts", "watchlists")
 # Tables whose blob column holds sealed template vectors (the second is live recognition's).
-SEALED_COLUMNS = (("templates", "vector"), ("frozen_templates", "vector"))
+SEALED_COLUMNS = (("templates", "vector"), ("watchlist_frozen_templates", "vector"))
 _SKIPPED_SUFFIXES = (".lock", ".tmp")
 
 
@@ -117,6 +118,7 @@ class KeyService:
                 " (new key first, old keys after it)"
             )
         report = rotate(self.kernel.database, self.kernel.home, keyring)
+        record_rotation(self.kernel.home, keyring)
         with self.kernel.unit_of_work(context) as work:
             work.audit("keys.rotate", details=report.model_dump())
         return report

@@ -571,7 +571,7 @@ class DeploymentRunner:
                     track=track,
                     quality=round(quality, 1),
                     created_at=now,
-                    crop_path=str(path),
+                    crop_path=self.crops.stored(path),
                     reference_path=frozen.references[row],
                     crop_retain_until=now + timedelta(days=self.request.crop_retention_days),
                 )

@@ -12,7 +12,9 @@ from facetrail.biometrics.face import Face
 from facetrail.biometrics.pipeline import FaceAnalyzer
 from facetrail.errors import InvalidInputError
 from facetrail.index.catalog import IndexCatalog, vector_from_bytes
+from facetrail.services.retention_policy import usable_images
 from facetrail.store.models import Gallery, Image, Subject, Template
+from facetrail.store.types import utcnow
 
 MIN_TEMPLATE_CANDIDATES = 100
 TEMPLATE_CANDIDATES_PER_SUBJECT = 5  # a subject may hold several photos; look deeper than K
@@ -87,7 +89,10 @@ def rank_subjects_batch(
                     per_image.setdefault(image_id, {})[recognizer.name] = float(score)
     for face, per_image in zip(faces, per_face, strict=True):
         _fill_missing_scores(session, catalog, analyzer, face, per_image)
-    all_images = {image_id for per_image in per_face for image_id in per_image}
+    # Past its effective retention (or not lawfully held): never shown, even if not yet erased.
+    all_images = usable_images(
+        session, {image_id for per_image in per_face for image_id in per_image}, utcnow().date()
+    )
     if not all_images:
         return [[] for _ in faces]
     owners = dict(

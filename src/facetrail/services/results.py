@@ -162,6 +162,7 @@ class DeleteResult(BaseModel):
     templates_deleted: int
     photos_deleted: int
     audit_id: int
+    removed: dict[str, int] = {}  # what went, by kind (photos, index entries, copies...)
 
 
 class RebuildResult(BaseModel):

@@ -69,6 +69,7 @@ class RetentionReport(BaseModel):
     photos_deleted: int
     subjects_deleted: int
     alert_crops_deleted: int = 0  # live alert crops past their own retention period
+    removed: dict[str, int] = {}  # what the erasures removed, by kind
 
 
 def _due_reason(retain_until: date | None, lawful: bool, today: date) -> str | None:
@@ -187,6 +188,7 @@ class RetentionService:
                     .where(Image.id.in_([d.image_id for d in batch]))
                 ).all()
                 erasure = erase_images(
+                    self.kernel,
                     session,
                     [tuple(row) for row in rows],  # type: ignore[misc]
                     actor=context.actor,
@@ -195,6 +197,8 @@ class RetentionService:
                     extra={"as_of": str(moment)},
                 )
             report.photos_deleted += finish_erasure(self.kernel, erasure)
+            for kind, count in erasure.by_kind.items():
+                report.removed[kind] = report.removed.get(kind, 0) + count
             report.images_deleted += erasure.images
             report.templates_deleted += erasure.templates
             report.subjects_deleted += erasure.subjects

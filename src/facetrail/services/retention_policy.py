@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from facetrail.store.models import Image
+from facetrail.store.models import Gallery, Image, Subject
 from facetrail.store.oversight_models import RetentionPolicy
 
 
@@ -30,3 +30,23 @@ def effective_retain_until(
         if days is not None:
             candidates.append(base + timedelta(days=days))
     return min(candidates) if candidates else None
+
+
+def usable_images(session: Session, image_ids: set[int], today: date) -> set[int]:
+    """The images that may be used today: lawfully held and within their effective
+    retain-until (image, gallery and legal-basis periods, the earliest)."""
+    if not image_ids:
+        return set()
+    policies = policies_in_force(session)
+    rows = session.execute(
+        select(Image, Gallery.name)
+        .join(Subject, Image.subject_id == Subject.id)
+        .join(Gallery, Subject.gallery_id == Gallery.id)
+        .where(Image.id.in_(image_ids))
+    )
+    usable = set()
+    for image, gallery in rows:
+        until = effective_retain_until(image, gallery, policies)
+        if image.lawfully_held and (until is None or until >= today):
+            usable.add(image.id)
+    return usable

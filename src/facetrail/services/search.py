@@ -124,6 +124,20 @@ class Search:
                             sum(c.above_threshold for c in r.candidates) for r in results
                         ],
                         "threshold": round(threshold, 6),
+                        # What the officer was shown, to reconstruct each result later
+                        # (subject, enrolled image, rank, score; never a template).
+                        "shown": [
+                            [
+                                {
+                                    "rank": c.rank,
+                                    "subject": c.subject,
+                                    "image_id": c.image_id,
+                                    "score": round(c.score, 6),
+                                }
+                                for c in r.candidates
+                            ]
+                            for r in results
+                        ],
                     },
                 )
             return SearchResult(

@@ -9,11 +9,10 @@ from facetrail.core.access import ADMINISTRATOR, INVESTIGATOR, OPERATOR, declare
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
 from facetrail.errors import NotFoundError
-from facetrail.index.catalog import bump_generation
-from facetrail.services.erasure import Erasure, finish_erasure
+from facetrail.services.erasure import erase_images, finish_erasure
 from facetrail.services.lookup import find_gallery, find_subject
 from facetrail.services.results import DeleteResult, ImageInfo, SubjectDetail, SubjectInfo
-from facetrail.store.models import Gallery, Image, Subject, Template
+from facetrail.store.models import Gallery, Image, Subject
 
 SUBJECTS_READ = declare(
     "subjects.read", "list and show enrolled subjects", (OPERATOR, INVESTIGATOR, ADMINISTRATOR)
@@ -116,26 +115,26 @@ class Subjects:
     def delete(
         self, context: Context, gallery: str, subject: str, reason: str = ""
     ) -> DeleteResult:
-        """Delete a subject's images, templates, index entries and kept photos."""
-        removed: dict[str, list[int]] = {}
+        """Erase a subject: images, templates, index entries, photos and every copy."""
         with self.kernel.unit_of_work(context) as work:
             session = work.session
             gallery_record = find_gallery(session, gallery)
             record = find_subject(session, gallery_record, subject)
-            images = session.scalars(select(Image).where(Image.subject_id == record.id)).all()
-            for template_id, model in session.execute(
-                select(Template.id, Template.model).where(
-                    Template.image_id.in_([i.id for i in images])
+            images = list(
+                session.scalars(
+                    select(Image).where(Image.subject_id == record.id).order_by(Image.id)
                 )
-            ):
-                removed.setdefault(model, []).append(template_id)
-            photo_paths = [i.photo_path for i in images if i.photo_path]
-            gallery_id, pipeline = gallery_record.id, gallery_record.pipeline
-            session.delete(record)
-            session.flush()
-            generations = {m: bump_generation(session, gallery_id, m) for m in removed}
-            still_used = set(
-                session.scalars(select(Image.photo_path).where(Image.photo_path.in_(photo_paths)))
+            )
+            hashes = [i.sha256 for i in images]
+            erasure = erase_images(
+                self.kernel,
+                session,
+                [(image, gallery_record, record) for image in images],
+                actor=context.actor,
+                action="subject.delete",
+                reasons={},
+                subjects=[(record, gallery_record)],
+                audit_each=False,
             )
             entry = work.audit(
                 "subject.delete",
@@ -143,27 +142,23 @@ class Subjects:
                 target=subject,
                 details={
                     "reason": reason,
-                    "images": len(images),
-                    "templates": sum(len(ids) for ids in removed.values()),
-                    "image_sha256": [i.sha256 for i in images],
+                    "images": erasure.images,
+                    "templates": erasure.templates,
+                    "image_sha256": hashes,
+                    "frozen_templates": erasure.frozen_templates,
+                    "alerts_anonymised": erasure.alerts_anonymised,
+                    "erasure_job": erasure.job_id,
                 },
             )
-        # The same finish as retention and granted deletion requests: the ids leave the
-        # indexes on disk too (also those this process has not opened) and the photos go.
-        photos_deleted = finish_erasure(
-            self.kernel,
-            Erasure(
-                removed={(gallery_id, m): ids for m, ids in removed.items()},
-                generations={(gallery_id, m): g for m, g in generations.items()},
-                photo_paths=[p for p in dict.fromkeys(photo_paths) if p not in still_used],
-                pipelines={gallery_id: pipeline},
-            ),
-        )
+        # The same finish as retention and granted deletion requests: journalled, so a
+        # crash here is finished by the next open of the home (or `facetrail repair`).
+        photos_deleted = finish_erasure(self.kernel, erasure)
         return DeleteResult(
             gallery=gallery,
             subject=subject,
-            images_deleted=len(images),
-            templates_deleted=sum(len(ids) for ids in removed.values()),
+            images_deleted=erasure.images,
+            templates_deleted=erasure.templates,
             photos_deleted=photos_deleted,
             audit_id=entry.id,
+            removed=erasure.by_kind,
         )

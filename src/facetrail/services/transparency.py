@@ -230,6 +230,19 @@ class TransparencyService:
                 ],
                 "authorisations": _authorisations(entries, authorisations),
                 "access_refusals": sum(1 for e in entries if e.action == "access.denied"),
+                # Every account event: who created, approved or disabled whom, and when.
+                "account_events": [
+                    {
+                        "at": e.occurred_at.isoformat(),
+                        "action": e.action,
+                        "actor": e.actor,
+                        "account": e.target,
+                        "outcome": e.outcome,
+                        "role": (e.details or {}).get("role"),
+                    }
+                    for e in entries
+                    if e.action.startswith("users.") and e.action != "users.token"
+                ],
             }
         report["faces_processed"] = (
             report["searches"]["faces_processed"] + report["deployments"]["faces_processed"]

@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from facetrail.core.access import (
     ADMINISTRATOR,
     AUDITOR,
+    AUTHORISING_OFFICER,
     PermissionDeniedError,
     declare,
     normalise_role,
@@ -82,8 +83,17 @@ def create_user(
     return user
 
 
+BOOTSTRAP_LOCK_KEY = 0x0FACE7B00  # names the advisory lock that serialises bootstraps
+
+
 def bootstrap(session: Session, *, name: str, password: str, display_name: str = "") -> User:
-    """Create the first administrator; refused once any account exists."""
+    """Create the first administrator; refused once any account exists.
+
+    Concurrent bootstraps are serialised (PostgreSQL advisory lock; SQLite's BEGIN
+    IMMEDIATE), so exactly one of them creates an administrator.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BOOTSTRAP_LOCK_KEY})
     if accounts_exist(session):
         raise PermissionDeniedError(
             "this home already has user accounts; an administrator creates new ones"
@@ -123,6 +133,11 @@ def login(
     """Check a user's password and issue them a token."""
     user = session.scalar(select(User).where(User.name == name.strip().lower()))
     refused = PermissionDeniedError(f"wrong user name or password for {name!r}")
+    if user is not None and user.pending_approval:
+        raise PermissionDeniedError(
+            f"account {user.name!r} awaits a second administrator's approval"
+            " (facetrail users approve)"
+        )
     if user is None or not user.active:
         raise refused
     try:
@@ -146,6 +161,20 @@ def disable_user(session: Session, name: str) -> User:
     return user
 
 
+SECOND_APPROVAL_ROLES = (ADMINISTRATOR, AUTHORISING_OFFICER)
+
+
+def needs_second_approval(session: Session, role: str) -> bool:
+    """Whether a new account of `role` waits for a second administrator: powerful roles,
+    once the home has two active administrators (so one alone cannot mint them)."""
+    if role not in SECOND_APPROVAL_ROLES:
+        return False
+    admins = session.scalar(
+        select(func.count(User.id)).where(User.role == ADMINISTRATOR, User.active.is_(True))
+    )
+    return (admins or 0) >= 2
+
+
 class UserInfo(BaseModel):
     name: str
     display_name: str
@@ -154,6 +183,7 @@ class UserInfo(BaseModel):
     active: bool
     created_by: str
     created_at: datetime
+    pending_approval: bool = False  # awaits a second administrator (then inactive)
 
 
 class IssuedToken(BaseModel):
@@ -174,6 +204,7 @@ def user_info(user: User) -> UserInfo:
         active=user.active,
         created_by=user.created_by,
         created_at=user.created_at,
+        pending_approval=user.pending_approval,
     )
 
 
@@ -190,6 +221,7 @@ class UserService:
 
         Allowed only while the home has no account (it ends single-operator mode).
         """
+        self.kernel.check_writable()
         with self.kernel.database.transaction() as session:
             user = bootstrap(session, name=name, password=password, display_name=display_name)
             record, token = issue_token(session, user, label="bootstrap")
@@ -222,6 +254,7 @@ class UserService:
     ) -> UserInfo:
         """Add an account (administrators only)."""
         with self.kernel.database.transaction() as session:
+            pending = needs_second_approval(session, normalise_role(role))
             user = create_user(
                 session,
                 name=name,
@@ -231,13 +264,44 @@ class UserService:
                 rank=rank,
                 created_by=context.actor,
             )
+            if pending:
+                user.active, user.pending_approval = False, True
+                session.flush()
             append_audit(
                 session,
                 actor=context.actor,
                 action="users.create",
                 outcome="ok",
                 target=user.name,
-                details={"role": user.role, "rank": user.rank},
+                details={
+                    "role": user.role,
+                    "rank": user.rank,
+                    "pending_approval": user.pending_approval,
+                },
+            )
+            return user_info(user)
+
+    @requires(USERS_MANAGE)
+    def approve(self, context: Context, name: str) -> UserInfo:
+        """Approve a pending administrator / authorising officer account (not its creator)."""
+        with self.kernel.database.transaction() as session:
+            user = find_user(session, name)
+            if not user.pending_approval:
+                raise InvalidInputError(f"account {user.name!r} awaits no approval")
+            if context.actor == user.created_by:
+                raise PermissionDeniedError(
+                    f"{context.actor!r} created {user.name!r}: a second administrator must"
+                    " approve it"
+                )
+            user.active, user.pending_approval = True, False
+            session.flush()
+            append_audit(
+                session,
+                actor=context.actor,
+                action="users.approve",
+                outcome="ok",
+                target=user.name,
+                details={"role": user.role, "created_by": user.created_by},
             )
             return user_info(user)
 
@@ -274,6 +338,7 @@ class UserService:
         days: int = DEFAULT_TOKEN_DAYS,
     ) -> IssuedToken:
         """Sign in with a password: a new API token for that user (failures are audited)."""
+        self.kernel.check_writable()
         try:
             with self.kernel.database.transaction() as session:
                 user, record, token = login(

@@ -25,6 +25,7 @@ from facetrail.errors import FacetrailError, InvalidInputError, NotFoundError
 from facetrail.index.catalog import vector_from_bytes
 from facetrail.media.images import load_image
 from facetrail.services.live_results import FrozenWatchlist, WatchlistExclusion
+from facetrail.services.retention_policy import effective_retain_until, policies_in_force
 from facetrail.store.live_models import FrozenTemplate, Watchlist, WatchlistEntry, WatchlistVersion
 from facetrail.store.models import Gallery, Image, Subject, Template
 from facetrail.store.types import utcnow
@@ -246,7 +247,8 @@ class WatchlistFreezer:
                 continue  # the alert then shows no reference image; the template still counts
             data = crop_face(pixels, boxes[image_id])
             sha = hashlib.sha256(data).hexdigest()
-            stored[image_id] = str(self.references.write(version_id, sha, "jpg", data))
+            written = self.references.write(version_id, sha, "jpg", data)
+            stored[image_id] = self.references.stored(written)
         return stored
 
     def load(self, version_id: int, analyzer: FaceAnalyzer) -> FrozenTemplates:
@@ -340,13 +342,16 @@ def eligible_entries(session: Session, watchlist: Watchlist, today: date) -> Eli
     ]
     # Every entry's images in one query (not one per entry: watchlists hold thousands).
     images_of: dict[int, list[tuple[int, date | None, bool]]] = defaultdict(list)
-    for subject_id, image_id, retain_until, lawful in session.execute(
-        select(Image.subject_id, Image.id, Image.retain_until, Image.lawfully_held)
+    policies = policies_in_force(session)  # effective retention, as retention runs it
+    gallery_name = session.scalar(select(Gallery.name).where(Gallery.id == watchlist.gallery_id))
+    for image in session.scalars(
+        select(Image)
         .join(WatchlistEntry, WatchlistEntry.subject_id == Image.subject_id)
         .where(WatchlistEntry.watchlist_id == watchlist.id)
         .order_by(Image.id)
     ):
-        images_of[subject_id].append((image_id, retain_until, lawful))
+        until = effective_retain_until(image, gallery_name or "", policies)
+        images_of[image.subject_id].append((image.id, until, image.lawfully_held))
     for entry, external_id in rows:
         if entry.expires_on is not None and entry.expires_on < today:
             excluded.append(

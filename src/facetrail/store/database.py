@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from facetrail.errors import StoreError
+from facetrail.store.files import private_file
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # concurrent CLI processes wait for each other, not fail
 
@@ -28,6 +29,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows are overwritten, not left in free pages: an erased template is gone.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
@@ -53,7 +56,7 @@ def make_engine(url: str, *, writer: bool = True) -> Engine:
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(database))  # 0600; SQLite gives its -wal/-shm the same mode
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate if writer else _sqlite_begin)
@@ -90,12 +93,16 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def upgrade(self) -> None:
-        """Apply every pending Alembic migration (creates the schema on a new database)."""
+    def upgrade(self, home: Path | None = None) -> None:
+        """Apply every pending Alembic migration (creates the schema on a new database).
+
+        `home` tells data migrations which folder the stored file paths belong to.
+        """
         config = _alembic_config()
         try:
             with self.engine.begin() as connection:
                 config.attributes["connection"] = connection
+                config.attributes["home"] = str(home) if home is not None else None
                 command.upgrade(config, "heads")
         except OperationalError as error:
             raise StoreError(f"cannot open the database at {self.url!r}: {error.orig}") from error
@@ -133,6 +140,26 @@ class Database:
         """
         with self._read_sessions() as session:
             yield session
+
+    def seal_rows_with(self, key: bytes) -> None:
+        """Every session from now on MACs the security rows it writes with `key`."""
+        from facetrail.store.row_seals import MAC_KEY_INFO  # registers the flush hook
+
+        self._sessions.configure(info={MAC_KEY_INFO: key})
+        self._read_sessions.configure(info={MAC_KEY_INFO: key})
+
+    def forget_old_pages(self) -> None:
+        """SQLite: fold the write-ahead log into the database and truncate it, so earlier
+        versions of erased rows are not left in the log (no-op elsewhere)."""
+        if self.dialect != "sqlite":
+            return
+        raw = self.engine.raw_connection()  # outside any transaction (autocommit)
+        try:
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cursor.close()
+        finally:
+            raw.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -27,6 +27,8 @@ class User(Base):
     rank: Mapped[str] = mapped_column(String(100), default="")
     password_hash: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A new administrator or authorising officer waits for a second administrator.
+    pending_approval: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from facetrail.config import DEFAULT_PIPELINE, Settings
+from facetrail.core.sealed_home import is_sealed_home
 from facetrail.errors import InvalidInputError
 from facetrail.evaluation.datasets import read_aliases, read_groups
 from facetrail.evaluation.identification import DEFAULT_ENROLLED_FRACTION, DEFAULT_SEED
@@ -109,6 +110,10 @@ def _run(
 ) -> dict[str, Any]:
     """Run a protocol with a progress bar; save its result under the home."""
     root = _home(home)
+    if cache and is_sealed_home(root):
+        # Cached templates are plaintext: an encrypted home keeps none.
+        err.print("this home is encrypted at rest: templates are not cached (--no-cache)")
+        cache = False
     with _progress("embedding", quiet) as progress:
         options = RunOptions(
             pipeline=pipeline,

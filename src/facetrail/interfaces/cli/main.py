@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from facetrail.core.audit import canonical_json
 from facetrail.errors import FacetrailError
 from facetrail.facade import Facetrail
 from facetrail.interfaces.cli.logs import configure_logging
@@ -24,15 +25,18 @@ from facetrail.interfaces.cli.support import (
     parse_date,
     parse_moment,
     print_json,
+    removed_line,
     resolved_home,
     run_with_app,
     set_global_options,
     shown,
     upgrade_home,
 )
+from facetrail.services.audit_export import read_checkpoint, read_public_key
 from facetrail.services.face_choice import parse_box
 from facetrail.services.results import EnrolItem, SearchResult, TransactionExport
 from facetrail.services.search import DEFAULT_TOP
+from facetrail.store.files import write_atomic
 
 app = typer.Typer(
     name="facetrail",
@@ -105,6 +109,24 @@ def db_upgrade(home: HomeOption = None, as_json: JsonOption = False) -> None:
         print_json({"revisions": revisions})
         return
     out.print(f"database schema at {', '.join(revisions)}", highlight=False)
+
+
+@app.command()
+def repair(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Finish erasures a crash interrupted (photo files, index entries, copies, caches)."""
+    report = run_with_app(home, lambda a: a.repair.run())
+    if as_json:
+        print_json(report)
+    else:
+        out.print(
+            f"{len(report.finished)} interrupted erasure(s) finished,"
+            f" {len(report.pending)} still pending",
+            highlight=False,
+        )
+        for job, reason in report.pending.items():
+            out.print(f"  erasure {job}: {reason}", highlight=False)
+    if report.pending:
+        raise typer.Exit(1)
 
 
 # -- enrol ------------------------------------------------------------------------------
@@ -259,7 +281,16 @@ def authorise(
     dpia: Annotated[
         str | None, typer.Option("--dpia", help="data protection impact assessment ref")
     ] = None,
-    valid_days: Annotated[int, typer.Option("--valid-days", help="days it stays valid")] = 30,
+    unrecorded_dpia: Annotated[
+        bool,
+        typer.Option(
+            "--unrecorded-dpia", help="cite a DPIA not recorded with `dpia add` (acknowledged)"
+        ),
+    ] = False,
+    valid_days: Annotated[
+        int | None,
+        typer.Option("--valid-days", help="days it stays valid (default 30, or the kind's most)"),
+    ] = None,
     max_candidates: Annotated[
         int | None, typer.Option("--max-candidates", help="cap on candidates per face")
     ] = None,
@@ -286,6 +317,7 @@ def authorise(
             rank=rank,
             galleries=gallery,
             dpia=dpia,
+            unrecorded_dpia=unrecorded_dpia,
             valid_days=valid_days,
             max_candidates=max_candidates,
             kind=kind,
@@ -541,6 +573,8 @@ def subjects_delete(
         f"deleted {result.subject} from {result.gallery}: {result.images_deleted} image(s),"
         f" {result.templates_deleted} template(s), {result.photos_deleted} photo file(s)"
     )
+    if removed_line(result.removed):
+        out.print(removed_line(result.removed), highlight=False)
 
 
 # -- galleries, index, audit ------------------------------------------------------------
@@ -605,9 +639,30 @@ def index_rebuild(
 
 
 @audit_app.command("verify")
-def audit_verify(home: HomeOption = None, as_json: JsonOption = False) -> None:
-    """Check the audit trail's hash chain."""
-    check = run_with_app(home, lambda a: a.verify_audit())
+def audit_verify(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option("--checkpoint", help="a file from `audit checkpoint`: the trail must hold it"),
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option("--public-key", help="the checkpoint signer's public key (.pub or PEM)"),
+    ] = None,
+    fingerprint: Annotated[
+        str | None, typer.Option("--fingerprint", help="the checkpoint signer's pinned fingerprint")
+    ] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the audit trail's hash chain (and that it still holds a checkpointed head)."""
+    statement = (
+        read_checkpoint(
+            checkpoint, read_public_key(public_key) if public_key else None, fingerprint
+        )
+        if checkpoint
+        else None
+    )
+    check = run_with_app(home, lambda a: a.verify_audit(statement))
     if as_json:
         print_json(
             {
@@ -618,11 +673,32 @@ def audit_verify(home: HomeOption = None, as_json: JsonOption = False) -> None:
             }
         )
     elif check.ok:
-        out.print(f"audit trail intact: {check.entries} entries")
+        held = f"; holds checkpoint entry {statement['last_id']}" if statement else ""
+        out.print(f"audit trail intact: {check.entries} entries{held}")
     else:
         out.print(f"audit trail broken at entry {check.first_bad_id}: {check.problem}")
     if not check.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    output: Annotated[
+        Path | None, typer.Option("--out", help="also write the statement to this file")
+    ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key", help="Ed25519 signing key (default $FACETRAIL_AUDIT_KEY_FILE or <home>/keys/)"
+        ),
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Print a signed statement of the audit head (id, hash, time) to hand to an overseer."""
+    document = run_with_app(home, lambda a: a.audit_export.checkpoint(key))
+    if output is not None:
+        write_atomic(output, canonical_json(document))
+    print_json(document)
 
 
 @audit_app.command("list")

@@ -19,6 +19,7 @@ from facetrail.interfaces.cli.support import (
     out,
     parse_date,
     print_json,
+    removed_line,
     run_with_app,
 )
 from facetrail.security import keyring as crypto
@@ -162,6 +163,20 @@ def users_disable(
     out.print(f"disabled {info.name}")
 
 
+@users_app.command("approve")
+def users_approve(
+    name: Annotated[str, typer.Argument(help="user name of the pending account")],
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Approve a new administrator or authorising officer (a second administrator)."""
+    info = run_with_app(home, lambda a: a.users.approve(name))
+    if as_json:
+        print_json(info)
+        return
+    out.print(f"approved {info.name} ({info.role})")
+
+
 @users_app.command("token")
 def users_token(
     name: Annotated[str, typer.Argument(help="your user name")],
@@ -280,16 +295,23 @@ def audit_verify_export(
         Path | None,
         typer.Option("--public-key", help="the signer's public key file (.pub or PEM)"),
     ] = None,
+    fingerprint: Annotated[
+        str | None,
+        typer.Option("--fingerprint", help="or the pinned fingerprint of the signer's key"),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check a signed export without the database: signature, hashes, chain, head."""
-    check = verify_export(path, read_public_key(public_key) if public_key else None)
+    """Check a signed export without the database: signer, signature, hashes, chain, head.
+
+    Needs the signer's public key or its pinned fingerprint: without, nothing is accepted.
+    """
+    check = verify_export(path, read_public_key(public_key) if public_key else None, fingerprint)
     if as_json:
         print_json(check)
     elif check.ok:
         out.print(
             f"export intact: {check.entries} entries, signed by key {check.key_fingerprint}"
-            + ("" if check.key_source == "given" else " (embedded key: compare its fingerprint)")
+            f" ({check.key_source})"
         )
     else:
         bad = f" at entry {check.first_bad_id}" if check.first_bad_id else ""
@@ -356,6 +378,11 @@ def retention_run(
 ) -> None:
     """Delete every image past its retention date: photo, templates, index entries (audited)."""
     day = parse_date(today, "--today")
+    if day is not None and not dry_run:
+        # Deleting for real as of another day would erase what is still lawfully held.
+        raise InvalidInputError(
+            "--today only goes with --dry-run: a retention run deletes as of today"
+        )
     report = run_with_app(home, lambda a: a.retention.run(day, dry_run=dry_run))
     if as_json:
         print_json(report)
@@ -367,6 +394,8 @@ def retention_run(
         f" {report.subjects_deleted} emptied subjects deleted;"
         f" {report.alert_crops_deleted} live alert crop(s) past their retention deleted"
     )
+    if removed_line(report.removed):
+        out.print(removed_line(report.removed), highlight=False)
 
 
 # -- deletion requests ------------------------------------------------------------------
@@ -422,6 +451,8 @@ def deletion_decide(
         f"request {info.id} {info.status} by {info.decided_by}; {info.images_deleted} image(s),"
         f" {info.photos_deleted} photo file(s) deleted"
     )
+    if removed_line(info.removed):
+        out.print(removed_line(info.removed), highlight=False)
 
 
 @deletion_app.command("list")

@@ -145,6 +145,12 @@ def run_with_app(home: Path | None, action: Callable[[Facetrail], T], *, create:
         application.close()
 
 
+def removed_line(removed: dict[str, int]) -> str:
+    """What an erasure removed, by kind, as one line ("" when nothing was)."""
+    parts = [f"{k.replace('_', ' ')} {n}" for k, n in sorted(removed.items()) if n]
+    return f"removed: {', '.join(parts)}" if parts else ""
+
+
 def print_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
     """Print a result as one line of JSON on stdout."""
     if isinstance(value, BaseModel):

@@ -6,8 +6,10 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import facetrail.store.calibration_models  # registers the calibrations table
+import facetrail.store.erasure_models  # registers the erasure journal
 import facetrail.store.federation_models  # registers the federation tables
-import facetrail.store.live_models  # noqa: F401  (registers the live tables)
+import facetrail.store.live_models
+import facetrail.store.row_seals  # noqa: F401  (registers the security row MACs)
 from facetrail.store import oversight_models  # noqa: F401  (registers its tables)
 from facetrail.store.models import Base
 
