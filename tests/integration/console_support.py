@@ -14,10 +14,13 @@ from tests.integration.api_support import PASSWORD
 CSRF_INPUT = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-def home_with_roles(home: Path) -> dict[str, str]:
-    """A home with gallery 'custody' and one user per role; role -> user name."""
+def home_with_roles(home: Path, photos: dict[str, Path] | None = None) -> dict[str, str]:
+    """A home with gallery 'custody' (holding `photos`, subject -> photo) and one user per
+    role; role -> user name."""
     single = facetrail.open(home)
     single.create_gallery("custody")
+    for subject, photo in (photos or {}).items():
+        single.enrol(photo, gallery="custody", subject=subject, legal_basis="test")
     token = single.users.bootstrap("admin", PASSWORD).token
     single.close()
     admin = facetrail.open(home, user="admin", token=token)
@@ -25,7 +28,7 @@ def home_with_roles(home: Path) -> dict[str, str]:
     for role in access.ROLES:
         if role != access.ADMINISTRATOR:
             names[role] = role.replace("_", "-")
-            admin.users.create(names[role], role=role, password=PASSWORD, rank="Inspector")
+            admin.users.create(names[role], role=role, password=PASSWORD, rank="Superintendent")
     admin.close()
     return names
 

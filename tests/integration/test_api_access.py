@@ -27,6 +27,19 @@ AUTH = {
 }
 # Use cases with no API endpoint on purpose: run by an administrator at the server's CLI.
 CLI_ONLY = {"keys.rotate", "calibrate"}
+# Use cases merged after the API was built, served by the CLI only until their endpoints
+# exist (federation step 1 and 2, standard-record exports, audit checkpoints, repair).
+NOT_YET_ON_THE_API = {
+    "audit.checkpoint",
+    "federation.approve",
+    "federation.confirm",
+    "federation.manage",
+    "federation.read",
+    "federation.search",
+    "home.repair",
+    "search.export",
+    "subjects.export",
+}
 # Endpoints open to anyone: health, metrics, signing in, who am I, calibrations (no
 # personal data), the first administrator (refused once accounts exist).
 OPEN = {
@@ -215,4 +228,5 @@ def test_every_served_operation_and_every_permission_is_in_the_table(
     tabled = {(method, template) for method, template, *_ in ENDPOINTS}
     assert operations == tabled | OPEN
     permissions = {permission for *_, permission, _ in ENDPOINTS}
-    assert permissions | CLI_ONLY == set(access.PERMISSIONS)
+    assert permissions | CLI_ONLY | NOT_YET_ON_THE_API == set(access.PERMISSIONS)
+    assert not permissions & NOT_YET_ON_THE_API  # served now: take it off the list

@@ -34,7 +34,7 @@ def _home(home: Path, shared_data: Path) -> dict[str, Any]:
     app.close()
     admin = facetrail.open(home, user="admin", token=admin_token)
     for name, role in (("op", "operator"), ("ao", "authorising_officer")):
-        admin.users.create(name, role=role, password=PASSWORD, rank="Inspector")
+        admin.users.create(name, role=role, password=PASSWORD, rank="Superintendent")
     tokens = {n: admin.users.token(n, PASSWORD).token for n in ("op", "ao")}
     admin.close()
     officer = facetrail.open(home, user="ao", token=tokens["ao"])

@@ -19,9 +19,11 @@ SCRIPT = "<script>alert(1)</script>"
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[LiveServer, dict[str, str]]]:
+def served(tmp_path: Path, faces_dir: Path) -> Iterator[tuple[LiveServer, dict[str, str]]]:
     home = tmp_path / "home"
-    names = home_with_roles(home)
+    # A subject whose name is markup: deletion requests are only taken for subjects held.
+    photo = sorted((faces_dir / "deepface" / "Angelina_Jolie").glob("*.jpg"))[0]
+    names = home_with_roles(home, {SCRIPT: photo})
     with live_server(settings_for(home)) as server:
         yield server, names
 
