@@ -170,9 +170,13 @@ class Facetrail:
         pipeline: str | None = None,
         keep_photos: bool = True,
         description: str = "",
+        index: str | None = None,
     ) -> GalleryInfo:
-        """Create a gallery that enrols with `pipeline` (default: the configured one)."""
-        request = GalleryRequest(name, pipeline, keep_photos, description)
+        """Create a gallery that enrols with `pipeline` and is indexed by `index` kind.
+
+        `index`: auto, exact, compressed or milvus (default: the configured index_kind).
+        """
+        request = GalleryRequest(name, pipeline, keep_photos, description, index)
         return self._galleries.create(self.context(), request)
 
     def galleries(self) -> list[GalleryInfo]:

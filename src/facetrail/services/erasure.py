@@ -113,10 +113,14 @@ def finish_erasure(kernel: Kernel, erasure: Erasure) -> int:
         )
     for gallery_id in {g for g, _ in erasure.removed}:
         kernel.catalog.save(gallery_id)
+        with kernel.reader() as session:
+            kind = session.scalars(
+                select(Gallery.index_factory).where(Gallery.id == gallery_id)
+            ).one()
         for recognizer in FaceAnalyzer.from_spec(erasure.pipelines[gallery_id]).recognizers:
-            # An index not open in this process is reconciled from the database and saved.
-            if kernel.catalog.path(gallery_id, recognizer.name).exists():
-                kernel.catalog.get(gallery_id, recognizer.name, recognizer.dim)
+            # An index not open in this process is reconciled from the database and saved
+            # (a Milvus server that is down: reconciled before its next search).
+            kernel.catalog.settle(gallery_id, recognizer.name, recognizer.dim, kind)
     for path in erasure.photo_paths:
         kernel.photos.delete(path)
     return len(erasure.photo_paths)

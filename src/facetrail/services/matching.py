@@ -12,10 +12,12 @@ from facetrail.biometrics.face import Face
 from facetrail.biometrics.pipeline import FaceAnalyzer
 from facetrail.errors import InvalidInputError
 from facetrail.index.catalog import IndexCatalog, vector_from_bytes
+from facetrail.security.sealing import Sealer
 from facetrail.store.models import Gallery, Image, Subject, Template
 
 MIN_TEMPLATE_CANDIDATES = 100
 TEMPLATE_CANDIDATES_PER_SUBJECT = 5  # a subject may hold several photos; look deeper than K
+LOOKUP_BATCH = 10_000  # template ids per query (below SQLite's bound-parameter limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,24 +69,15 @@ def rank_subjects_batch(
     for recognizer in analyzer.recognizers:
         depth = max(MIN_TEMPLATE_CANDIDATES, top * TEMPLATE_CANDIDATES_PER_SUBJECT)
         queries = np.stack([face.template(recognizer.name) for face in faces])
-        scores, ids, size = catalog.search(
+        _, ids, size = catalog.search(
             gallery.id, recognizer.name, recognizer.dim, queries, depth, gallery.index_factory
         )
         if size == 0:
             continue
-        found = {int(i) for i in ids.ravel() if i >= 0}
-        image_of = dict(
-            session.execute(
-                select(Template.id, Template.image_id).where(Template.id.in_(list(found)))
-            )
-            .tuples()
-            .all()
-        )
+        rescored = exact_scores(session, catalog.sealer, recognizer.dim, queries, ids)
         for row, per_image in enumerate(per_face):
-            for template_id, score in zip(ids[row], scores[row], strict=True):
-                image_id = image_of.get(int(template_id))
-                if image_id is not None:  # -1 padding, or deleted since the index was read
-                    per_image.setdefault(image_id, {})[recognizer.name] = float(score)
+            for image_id, score in rescored[row]:
+                per_image.setdefault(image_id, {})[recognizer.name] = score
     for face, per_image in zip(faces, per_face, strict=True):
         _fill_missing_scores(session, catalog, analyzer, face, per_image)
     all_images = {image_id for per_image in per_face for image_id in per_image}
@@ -103,6 +96,36 @@ def rank_subjects_batch(
         .all()
     )
     return [_best_subjects(analyzer, per_image, owners, names, top) for per_image in per_face]
+
+
+def exact_scores(
+    session: Session, sealer: Sealer, dim: int, queries: np.ndarray, ids: np.ndarray
+) -> list[list[tuple[int, float]]]:
+    """Per query, (image id, exact score) of its candidates, re-scored from the templates.
+
+    Compressed and Milvus indexes return approximate scores; every candidate is scored
+    again against its stored template, so all index kinds rank alike. Candidates whose
+    template the database no longer holds (-1 padding, deleted since the index was
+    read) are dropped.
+    """
+    found = sorted({int(i) for i in ids.ravel() if i >= 0})
+    vectors: dict[int, tuple[int, np.ndarray]] = {}
+    for start in range(0, len(found), LOOKUP_BATCH):
+        for template_id, image_id, blob in session.execute(
+            select(Template.id, Template.image_id, Template.vector).where(
+                Template.id.in_(found[start : start + LOOKUP_BATCH])
+            )
+        ).tuples():
+            vectors[template_id] = (image_id, vector_from_bytes(blob, dim, sealer))
+    out: list[list[tuple[int, float]]] = []
+    for row, query in enumerate(queries):
+        scored = []
+        for template_id in ids[row]:
+            hit = vectors.get(int(template_id))
+            if hit is not None:
+                scored.append((hit[0], float(np.dot(hit[1], query))))
+        out.append(scored)
+    return out
 
 
 def _best_subjects(
