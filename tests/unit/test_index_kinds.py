@@ -16,8 +16,8 @@ from facetrail.biometrics.pipeline import FaceAnalyzer
 from facetrail.errors import InvalidInputError
 from facetrail.facade import Facetrail
 from facetrail.index.bulk import bulk_load
-from facetrail.index.faiss_index import COMPRESSED_FACTORY, EXACT_FACTORY
-from facetrail.index.kinds import faiss_factory, kind_of
+from facetrail.index.faiss_index import EXACT_FACTORY
+from facetrail.index.kinds import COMPRESSED_FACTORY, faiss_factory, kind_of
 from facetrail.index.slots import FaissSlot
 from facetrail.interfaces.cli.main import app as cli
 from facetrail.services.matching import rank_subjects_batch

@@ -70,6 +70,7 @@ class Kernel:
                 dict(settings.milvus_search_params),
             ),
             compress_above=settings.compress_above,
+            compressed_factory=settings.compressed_factory,
         )
         self.photos = PhotoStore(settings.photo_dir, self.sealer)
         self.alert_crops = PhotoStore(self.home / "alerts", self.sealer)

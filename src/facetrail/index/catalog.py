@@ -25,7 +25,13 @@ from sqlalchemy.orm import Session
 
 from facetrail.errors import IndexError_, StoreError
 from facetrail.index.faiss_index import FaissIndex
-from facetrail.index.kinds import DEFAULT_COMPRESS_ABOVE, EXACT, faiss_factory, is_milvus
+from facetrail.index.kinds import (
+    COMPRESSED_FACTORY,
+    DEFAULT_COMPRESS_ABOVE,
+    EXACT,
+    faiss_factory,
+    is_milvus,
+)
 from facetrail.index.locks import ReadWriteLock
 from facetrail.index.milvus_connect import collection_name, connect, parse_url
 from facetrail.index.slots import (
@@ -118,12 +124,14 @@ class IndexCatalog:
         *,
         milvus: MilvusOptions | None = None,
         compress_above: int = DEFAULT_COMPRESS_ABOVE,
+        compressed_factory: str = COMPRESSED_FACTORY,
     ) -> None:
         self.database = database
         self.directory = directory
         self.sealer = sealer
         self.milvus = milvus or MilvusOptions()
         self.compress_above = compress_above
+        self.compressed_factory = compressed_factory
         self._open: dict[tuple[int, str], Slot] = {}
         self._kinds: dict[tuple[int, str], str] = {}
         self._lock = threading.RLock()
@@ -140,6 +148,10 @@ class IndexCatalog:
         with self.database.reader() as session:
             state = session.get(IndexState, (gallery_id, model))
             return state.generation if state else 0
+
+    def _factory(self, kind: str, size: int) -> str:
+        """The FAISS factory a FAISS-backed gallery of `kind` and `size` is indexed with."""
+        return faiss_factory(kind, size, self.compress_above, self.compressed_factory)
 
     def _count(self, gallery_id: int, model: str) -> int:
         with self.database.reader() as session:
@@ -185,7 +197,7 @@ class IndexCatalog:
             faiss_slot = slot if isinstance(slot, FaissSlot) else None
             if faiss_slot is None or faiss_slot.version != generation:
                 faiss_slot = self._load_faiss(gallery_id, model, dim)
-            wanted = faiss_factory(kind, self._count(gallery_id, model), self.compress_above)
+            wanted = self._factory(kind, self._count(gallery_id, model))
             if faiss_slot.factory != wanted:  # the kind changed, or auto crossed its size
                 faiss_slot = self._new_faiss(gallery_id, model, dim, wanted)
             slot = faiss_slot
@@ -336,8 +348,8 @@ class IndexCatalog:
                     error,
                 )
                 return
-            if isinstance(slot, FaissSlot) and slot.factory != faiss_factory(
-                self._kinds[(gallery_id, model)], slot.size, self.compress_above
+            if isinstance(slot, FaissSlot) and slot.factory != self._factory(
+                self._kinds[(gallery_id, model)], slot.size
             ):
                 slot.version = STALE  # grown past its kind's size: rebuilt on next use
 
@@ -382,7 +394,7 @@ class IndexCatalog:
             if is_milvus(kind):
                 slot: Slot = self._fresh_collection(gallery_id, model, dim)
             else:
-                wanted = faiss_factory(kind, self._count(gallery_id, model), self.compress_above)
+                wanted = self._factory(kind, self._count(gallery_id, model))
                 slot = self._new_faiss(gallery_id, model, dim, wanted)
             self._reconcile(slot, gallery_id, model, dim)
             slot.record(generation)
@@ -428,9 +440,7 @@ class IndexCatalog:
             if is_milvus(kind):
                 slot: Slot = self._fresh_collection(gallery_id, model, dim)
             else:
-                slot = self._new_faiss(
-                    gallery_id, model, dim, faiss_factory(kind, len(ids), self.compress_above)
-                )
+                slot = self._new_faiss(gallery_id, model, dim, self._factory(kind, len(ids)))
             slot.add(ids, vectors)
             slot.record(generation)
             slot.persist()
