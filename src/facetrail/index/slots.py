@@ -20,10 +20,10 @@ from facetrail.security.sealing import PLAINTEXT, Sealer
 from facetrail.store.files import write_atomic
 
 STALE = -1
-# A compressed index is asked for this many times the candidates wanted: its PQ scan then
-# feeds 2x that to the SQ8 refine store, and the best `k` by SQ8 go on to exact
-# re-ranking, so near neighbours PQ ranks badly are not lost (1000 PQ candidates at k=100).
-COMPRESSED_DEPTH = 5
+# A compressed index is asked for at least this many results: its PQ scan shortlists
+# REFINE_FACTOR (2) times that for the SQ8 refine store, whose best `k` go on to exact
+# re-ranking, so near neighbours PQ ranks badly are not lost (1000 PQ candidates).
+COMPRESSED_SHORTLIST = 500
 
 
 def save_index(index: FaissIndex, path: Path, sealer: Sealer = PLAINTEXT) -> None:
@@ -100,10 +100,11 @@ class FaissSlot:
         return self.index.remove(ids)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k; compressed indexes look COMPRESSED_DEPTH times deeper and keep the best k."""
+        """Top-k; compressed indexes shortlist deeper (COMPRESSED_SHORTLIST) and keep k."""
         if self.exact:
             return self.index.search(queries, k)
-        scores, ids = self.index.search(queries, min(k * COMPRESSED_DEPTH, len(self.index)))
+        deeper = min(max(k, COMPRESSED_SHORTLIST), len(self.index))
+        scores, ids = self.index.search(queries, deeper)
         return scores[:, :k], ids[:, :k]
 
     def record(self, generation: int) -> None:
@@ -158,7 +159,8 @@ class MilvusSlot:
         self.version = generation
 
     def persist(self) -> None:
-        """Nothing to write: the server keeps every acknowledged write."""
+        """Seal what a reconcile or rebuild wrote into segments (searched much faster)."""
+        self.index.flush()
 
     def close(self) -> None:
         self.index.close()
