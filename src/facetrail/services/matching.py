@@ -66,6 +66,8 @@ def rank_subjects_batch(
     if not faces:
         return []
     per_face: list[dict[int, dict[str, float]]] = [{} for _ in faces]
+    owners: dict[int, int] = {}
+    names: dict[int, str] = {}
     for recognizer in analyzer.recognizers:
         depth = max(MIN_TEMPLATE_CANDIDATES, top * TEMPLATE_CANDIDATES_PER_SUBJECT)
         queries = np.stack([face.template(recognizer.name) for face in faces])
@@ -74,49 +76,46 @@ def rank_subjects_batch(
         )
         if size == 0:
             continue
-        rescored = exact_scores(session, catalog.sealer, recognizer.dim, queries, ids)
+        rescored = exact_scores(
+            session, catalog.sealer, recognizer.dim, queries, ids, owners, names
+        )
         for row, per_image in enumerate(per_face):
             for image_id, score in rescored[row]:
                 per_image.setdefault(image_id, {})[recognizer.name] = score
     for face, per_image in zip(faces, per_face, strict=True):
         _fill_missing_scores(session, catalog, analyzer, face, per_image)
-    all_images = {image_id for per_image in per_face for image_id in per_image}
-    if not all_images:
-        return [[] for _ in faces]
-    owners = dict(
-        session.execute(select(Image.id, Image.subject_id).where(Image.id.in_(all_images)))
-        .tuples()
-        .all()
-    )
-    names = dict(
-        session.execute(
-            select(Subject.id, Subject.external_id).where(Subject.id.in_(set(owners.values())))
-        )
-        .tuples()
-        .all()
-    )
     return [_best_subjects(analyzer, per_image, owners, names, top) for per_image in per_face]
 
 
 def exact_scores(
-    session: Session, sealer: Sealer, dim: int, queries: np.ndarray, ids: np.ndarray
+    session: Session,
+    sealer: Sealer,
+    dim: int,
+    queries: np.ndarray,
+    ids: np.ndarray,
+    owners: dict[int, int],
+    names: dict[int, str],
 ) -> list[list[tuple[int, float]]]:
     """Per query, (image id, exact score) of its candidates, re-scored from the templates.
 
     Compressed and Milvus indexes return approximate scores; every candidate is scored
     again against its stored template, so all index kinds rank alike. Candidates whose
     template the database no longer holds (-1 padding, deleted since the index was
-    read) are dropped.
+    read) are dropped. The same query fills `owners` (image -> subject id) and `names`
+    (subject id -> external id).
     """
     found = sorted({int(i) for i in ids.ravel() if i >= 0})
     vectors: dict[int, tuple[int, np.ndarray]] = {}
     for start in range(0, len(found), LOOKUP_BATCH):
-        for template_id, image_id, blob in session.execute(
-            select(Template.id, Template.image_id, Template.vector).where(
-                Template.id.in_(found[start : start + LOOKUP_BATCH])
-            )
+        for template_id, image_id, blob, subject_id, name in session.execute(
+            select(Template.id, Template.image_id, Template.vector, Subject.id, Subject.external_id)
+            .join(Image, Template.image_id == Image.id)
+            .join(Subject, Image.subject_id == Subject.id)
+            .where(Template.id.in_(found[start : start + LOOKUP_BATCH]))
         ).tuples():
             vectors[template_id] = (image_id, vector_from_bytes(blob, dim, sealer))
+            owners[image_id] = subject_id
+            names[subject_id] = name
     out: list[list[tuple[int, float]]] = []
     for row, query in enumerate(queries):
         scored = []
@@ -137,9 +136,10 @@ def _best_subjects(
 ) -> list[SubjectMatch]:
     """Fuse each image's model scores and keep each subject's best image, best first."""
     best: dict[int, tuple[float, int]] = {}
+    n_models = len(analyzer.model_names)
     for image_id, model_scores in per_image.items():
         subject_id = owners.get(image_id)
-        if subject_id is None or len(model_scores) < len(analyzer.model_names):
+        if subject_id is None or len(model_scores) < n_models:
             continue
         fused = analyzer.score_templates(model_scores)
         if subject_id not in best or fused > best[subject_id][0]:
