@@ -119,7 +119,7 @@ class Kernel:
     def close(self) -> None:
         """Save open indexes and release the database."""
         try:
-            self.catalog.save()
+            self.catalog.close()
         finally:
             self.database.dispose()
 

@@ -46,7 +46,7 @@ from facetrail.index.slots import (
 )
 from facetrail.security.sealing import PLAINTEXT, Sealer
 from facetrail.store.database import Database
-from facetrail.store.models import IndexState, Template
+from facetrail.store.models import Gallery, IndexState, Template
 
 __all__ = [
     "IndexCatalog",
@@ -170,8 +170,18 @@ class IndexCatalog:
 
     # -- opening -----------------------------------------------------------------------
 
-    def get(self, gallery_id: int, model: str, dim: int, kind: str = EXACT) -> Slot:
-        """The index for (gallery, model), reconciled with the database if it is stale."""
+    def _stored_kind(self, gallery_id: int) -> str:
+        """The gallery's stored index kind (`galleries.index_factory`)."""
+        with self.database.reader() as session:
+            stored = session.scalar(select(Gallery.index_factory).where(Gallery.id == gallery_id))
+        return stored or EXACT
+
+    def get(self, gallery_id: int, model: str, dim: int, kind: str | None = None) -> Slot:
+        """The index for (gallery, model), reconciled with the database if it is stale.
+
+        `kind`: the gallery's stored `index_factory` (read from the database when None).
+        """
+        kind = kind or self._stored_kind(gallery_id)
         key = (gallery_id, model)
         with self._lock:
             generation = self._generation(gallery_id, model)
@@ -232,7 +242,7 @@ class IndexCatalog:
         dim: int,
         queries: np.ndarray,
         depth: int,
-        kind: str = EXACT,
+        kind: str | None = None,
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """Top-`depth` (scores, ids) per query and the index size, safe against changes.
 
@@ -384,8 +394,9 @@ class IndexCatalog:
                 with self._access.reading(), self._file_lock(open_gallery, model):
                     slot.persist()
 
-    def rebuild(self, gallery_id: int, model: str, dim: int, kind: str = EXACT) -> int:
+    def rebuild(self, gallery_id: int, model: str, dim: int, kind: str | None = None) -> int:
         """Recreate the index from the database alone; returns how many templates it holds."""
+        kind = kind or self._stored_kind(gallery_id)
         with self._lock, self._access.writing(), self._file_lock(gallery_id, model):
             generation = self._generation(gallery_id, model)
             old = self._open.pop((gallery_id, model), None)
@@ -447,6 +458,13 @@ class IndexCatalog:
             self._open[(gallery_id, model)] = slot
             self._kinds[(gallery_id, model)] = kind
             return slot.size
+
+    def close(self) -> None:
+        """Save the open FAISS indexes and close Milvus connections."""
+        try:
+            self.save()
+        finally:
+            self.forget()
 
     def forget(self) -> None:
         """Drop every open index from memory (they are reloaded from their store on next use)."""
