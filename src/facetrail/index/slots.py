@@ -80,6 +80,9 @@ class FaissSlot:
         """Templates held."""
         return len(self.index)
 
+    def __len__(self) -> int:
+        return len(self.index)
+
     @property
     def factory(self) -> str:
         """The FAISS factory of the index."""
@@ -132,6 +135,9 @@ class MilvusSlot:
     def exact(self) -> bool:
         """Whether search scores are exact inner products (FLAT collections)."""
         return self.index.index_type == "FLAT"
+
+    def __len__(self) -> int:
+        return self.size
 
     def refresh(self) -> None:
         """Re-read generation and size from the server (another process may have written)."""
