@@ -204,6 +204,8 @@ class IndexCatalog:
             else:
                 slot = open_milvus(self.milvus, gallery_id, model, dim)
         else:
+            if isinstance(slot, MilvusSlot):
+                slot.close()  # the gallery moved off Milvus
             faiss_slot = slot if isinstance(slot, FaissSlot) else None
             if faiss_slot is None or faiss_slot.version != generation:
                 faiss_slot = self._load_faiss(gallery_id, model, dim)
