@@ -8,7 +8,6 @@ file's header on `persist`, the Milvus collection's properties at once).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +20,6 @@ from facetrail.security.sealing import PLAINTEXT, Sealer
 from facetrail.store.files import write_atomic
 
 STALE = -1
-CONNECT_ATTEMPTS = 3
-CONNECT_RETRY_S = 0.5
 # A compressed index is asked for at least this many results: its PQ scan shortlists
 # REFINE_FACTOR (2) times that for the SQ8 refine store, whose best `k` go on to exact
 # re-ranking, so near neighbours PQ ranks badly are not lost (1000 PQ candidates).
@@ -185,25 +182,15 @@ def open_milvus(options: MilvusOptions, gallery_id: int, model: str, dim: int) -
             "this gallery is indexed on Milvus but no server is configured: set"
             " FACETRAIL_INDEX_URL=milvus://host:port or pass --index-url"
         )
-    for attempt in range(CONNECT_ATTEMPTS):
-        try:
-            index = MilvusIndex(
-                options.url,
-                gallery_id,
-                model,
-                dim,
-                index_type=options.index_type,
-                build_params=options.build_params,
-                search_params=options.search_params,
-            )
-            break
-        except IndexError_ as error:
-            # pymilvus shares one channel per address; one the server dropped (a restart,
-            # or gRPC's GOAWAY "too many pings" after a long idle spell) fails the first
-            # connect and is replaced by a fresh one on the next.
-            if attempt == CONNECT_ATTEMPTS - 1 or "cannot reach Milvus" not in str(error):
-                raise
-            time.sleep(CONNECT_RETRY_S)
+    index = MilvusIndex(
+        options.url,
+        gallery_id,
+        model,
+        dim,
+        index_type=options.index_type,
+        build_params=options.build_params,
+        search_params=options.search_params,
+    )
     try:
         return MilvusSlot(index)
     except BaseException:
