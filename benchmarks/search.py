@@ -1,6 +1,17 @@
 """Search benchmark: exact vs compressed FaissIndex variants on synthetic face templates.
 
 Usage: python benchmarks/search.py [--sizes 100000 1000000] [--queries 1000]
+       python benchmarks/search.py --app [--sizes 100000 1000000] [--kinds exact compressed milvus]
+
+`--app` measures the app's own search path instead of bare indexes: a SQLite home, the
+gallery bulk-loaded (index/bulk.py: synthetic templates straight into the database), then
+for each index kind (exact, compressed, milvus on a `milvus-lite server` started on a free
+loopback port) the index is built by the catalogue from the database (`index rebuild`'s
+path) and every probe goes through services/matching.rank_subjects_batch: index store,
+exact re-ranking from the stored templates, grouping by subject. Per kind it prints
+build time, index bytes per template, p50/p99 latency of one probe (top `--top`
+subjects), batched throughput, rank-1 and top-`--top` mate recall, their ratios to
+exact, and how often rank-1 / the top-10 subject set equal exact's.
 
 Data: a Gaussian mixture on the unit sphere, so the gallery has the cluster structure of
 real embeddings (uniform random vectors are unrealistically hard for IVF): each template
@@ -20,8 +31,14 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
+import resource
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -247,6 +264,255 @@ def run_size(size: int, args: argparse.Namespace) -> list[Result]:
     return results
 
 
+@dataclass
+class AppResult:
+    """Figures for one index kind at one gallery size, through the app's search path."""
+
+    kind: str
+    build_s: float
+    bytes_per_template: float
+    p50_ms: float
+    p99_ms: float
+    qps: float
+    rank1: float
+    top_k: float
+    same_rank1: float
+    same_top10: float
+
+
+def _probe_faces(probes: np.ndarray) -> list[Any]:
+    """Synthetic embedded faces carrying the probes as sface templates."""
+    from facetrail.biometrics.face import Face
+
+    box = (0.0, 0.0, 1.0, 1.0)
+    marks = np.zeros((5, 2), np.float32)
+    return [Face(box, marks, 1.0, templates={"sface": p}) for p in probes]
+
+
+def _rss_mb(pid: int | None = None) -> float:
+    """Resident memory of a process (default: this one) in MiB."""
+    status = Path(f"/proc/{pid or os.getpid()}/status").read_text()
+    line = next(x for x in status.splitlines() if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def run_app_size(size: int, args: argparse.Namespace) -> list[AppResult]:
+    """Bulk-load one gallery and measure every index kind through services/matching."""
+    import facetrail
+    from facetrail.index.bulk import bulk_load
+    from facetrail.index.slots import FaissSlot
+    from facetrail.services.matching import rank_subjects_batch
+    from facetrail.store.models import Gallery as GalleryRow
+
+    data = make_gallery(size, DIM, args.clusters, args.cluster_weight, args.seed)
+    probes, mates = make_probes(data, args.queries, args.seed, args.noise)
+    faces = _probe_faces(probes)
+    server = None
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        settings: dict[str, Any] = {"compress_above": 10**12}
+        if "milvus" in args.kinds:
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+            from tests.milvus_server import MilvusServer
+
+            server = MilvusServer(Path(tmp) / "milvus-data").start()
+            settings.update(index_url=server.url, milvus_index_type=args.milvus_index_type)
+        app = facetrail.open(Path(tmp) / "home", **settings)
+        try:
+            kernel = app.kernel
+            t0 = time.perf_counter()
+            loaded = bulk_load(kernel.catalog, "bench", data.vectors, kind="exact")
+            load_s = time.perf_counter() - t0
+            names = np.array(loaded.subject_names)
+            mate_names = names[mates]
+            del data
+            gc.collect()
+            print(
+                f"\n[{size:,}] bulk load (DB + exact index) {load_s:.1f} s; "
+                f"RSS {_rss_mb():.0f} MiB",
+                flush=True,
+            )
+            analyzer = kernel.analyzers.get("yunet+sface")
+            results: list[AppResult] = []
+            exact_ranked: list[list[Any]] | None = None
+            for kind in args.kinds:
+                with kernel.database.transaction() as session:
+                    session.get(GalleryRow, loaded.gallery_id).index_factory = kind  # type: ignore[union-attr]
+                kernel.catalog.forget()
+                gc.collect()
+                t0 = time.perf_counter()
+                kernel.catalog.rebuild(loaded.gallery_id, "sface", DIM, kind)
+                build_s = time.perf_counter() - t0
+                slot = kernel.catalog.get(loaded.gallery_id, "sface", DIM, kind)
+                if isinstance(slot, FaissSlot):
+                    per_template = slot.index.nbytes() / size
+                else:
+                    per_template = float("nan")
+                with kernel.reader() as session:
+                    gallery = session.get(GalleryRow, loaded.gallery_id)
+                n_latency = (
+                    args.milvus_latency_queries if kind == "milvus" else args.latency_queries
+                )
+                n_latency = min(n_latency, len(faces))
+                times = np.empty(n_latency)
+                for i in range(n_latency):
+                    t0 = time.perf_counter()
+                    with kernel.reader() as session:
+                        rank_subjects_batch(
+                            session, kernel.catalog, gallery, analyzer, faces[i : i + 1], args.top
+                        )
+                    times[i] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                ranked: list[list[Any]] = []
+                for lo in range(0, len(faces), args.batch):
+                    with kernel.reader() as session:
+                        ranked += rank_subjects_batch(
+                            session,
+                            kernel.catalog,
+                            gallery,
+                            analyzer,
+                            faces[lo : lo + args.batch],
+                            args.top,
+                        )
+                batch_s = time.perf_counter() - t0
+                exact_ranked = exact_ranked or ranked
+                rank1 = np.mean(
+                    [bool(r) and r[0].subject == m for r, m in zip(ranked, mate_names, strict=True)]
+                )
+                top_k = np.mean(
+                    [m in {c.subject for c in r} for r, m in zip(ranked, mate_names, strict=True)]
+                )
+                same1 = np.mean(
+                    [
+                        a[0].subject == b[0].subject
+                        for a, b in zip(exact_ranked, ranked, strict=True)
+                    ]
+                )
+                same10 = np.mean(
+                    [
+                        {c.subject for c in a[:10]} == {c.subject for c in b[:10]}
+                        for a, b in zip(exact_ranked, ranked, strict=True)
+                    ]
+                )
+                result = AppResult(
+                    kind,
+                    build_s,
+                    per_template,
+                    float(np.percentile(times, 50) * 1e3),
+                    float(np.percentile(times, 99) * 1e3),
+                    len(faces) / batch_s,
+                    float(rank1),
+                    float(top_k),
+                    float(same1),
+                    float(same10),
+                )
+                results.append(result)
+                extra = (
+                    f"server RSS {_rss_mb(server.process.pid):.0f} MiB"
+                    if (kind == "milvus" and server and server.process)
+                    else f"RSS {_rss_mb():.0f} MiB"
+                )
+                print(
+                    f"  {kind:<11} build {build_s:7.1f} s  p50 {result.p50_ms:8.2f} ms  "
+                    f"p99 {result.p99_ms:8.2f} ms  rank1 {rank1:.3f}  top{args.top} "
+                    f"{top_k:.3f}  {extra}",
+                    flush=True,
+                )
+            print_app_table(size, args.top, results)
+            return results
+        finally:
+            app.close()
+            if server is not None:
+                server.stop()
+
+
+def print_app_table(size: int, top: int, results: list[AppResult]) -> None:
+    """One size's app-path results with ratios against exact (the first row)."""
+    base = results[0]
+    print(
+        f"\n== app search path, gallery {size:,} x {DIM}-d, top {top} ==\n"
+        f"{'kind':<12}{'build s':>9}{'B/tmpl':>8}{'p50 ms':>9}{'p99 ms':>9}{'q/s':>8}"
+        f"{'rank1':>7}{'top' + str(top):>7}{'r1/ex':>7}{'tk/ex':>7}{'same1':>7}{'same10':>7}"
+    )
+    for r in results:
+        print(
+            f"{r.kind:<12}{r.build_s:>9.1f}{r.bytes_per_template:>8.0f}{r.p50_ms:>9.2f}"
+            f"{r.p99_ms:>9.2f}{r.qps:>8.0f}{r.rank1:>7.3f}{r.top_k:>7.3f}"
+            f"{r.rank1 / base.rank1 if base.rank1 else float('nan'):>7.3f}"
+            f"{r.top_k / base.top_k if base.top_k else float('nan'):>7.3f}"
+            f"{r.same_rank1:>7.3f}{r.same_top10:>7.3f}"
+        )
+
+
+def run_index_only(size: int, args: argparse.Namespace) -> None:
+    """One compressed factory at `size` without a Flat copy: exact truth by chunked matmul.
+
+    For sizes whose bulk load into a database does not fit (10M here): build time, index
+    bytes per template, process memory, single-probe p50/p99 through the catalogue's
+    FaissSlot (the shortlist depth the app uses), and mate recall vs exact search.
+    """
+    from facetrail.index.kinds import COMPRESSED_FACTORY
+    from facetrail.index.slots import FaissSlot
+    from facetrail.security.sealing import PLAINTEXT
+
+    factory = args.factory or COMPRESSED_FACTORY
+    t0 = time.perf_counter()
+    data = make_gallery(size, DIM, args.clusters, args.cluster_weight, args.seed)
+    probes, mates = make_probes(data, args.queries, args.seed, args.noise)
+    vectors = data.vectors
+    del data
+    gc.collect()
+    print(
+        f"\n[{size:,}] data in {time.perf_counter() - t0:.0f} s; RSS {_rss_mb():.0f} MiB",
+        flush=True,
+    )
+    t0 = time.perf_counter()
+    best = np.full((len(probes), TOP_K), -np.inf, np.float32)
+    best_ids = np.zeros((len(probes), TOP_K), np.int64)
+    for lo in range(0, size, GEN_CHUNK):
+        scores = probes @ vectors[lo : lo + GEN_CHUNK].T
+        part = np.argpartition(-scores, TOP_K, axis=1)[:, :TOP_K]
+        cand = np.concatenate([best, np.take_along_axis(scores, part, 1)], axis=1)
+        cand_ids = np.concatenate([best_ids, part + lo], axis=1)
+        keep = np.argsort(-cand, axis=1)[:, :TOP_K]
+        best = np.take_along_axis(cand, keep, 1)
+        best_ids = np.take_along_axis(cand_ids, keep, 1)
+    exact_s = time.perf_counter() - t0
+    ex_rank1 = float(np.mean(best_ids[:, 0] == mates))
+    ex_top = float(np.mean((best_ids == mates[:, None]).any(axis=1)))
+    rss_before = _rss_mb()
+    t0 = time.perf_counter()
+    index = FaissIndex(DIM, factory)
+    index.add(np.arange(size, dtype=np.int64), vectors)
+    build_s = time.perf_counter() - t0
+    slot = FaissSlot(index, Path("unused"), PLAINTEXT)
+    depth = max(100, TOP_K * 5)
+    times = np.empty(min(args.latency_queries, len(probes)))
+    for i in range(len(times)):
+        t1 = time.perf_counter()
+        slot.search(probes[i : i + 1], depth)
+        times[i] = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    _, found = slot.search(probes, depth)
+    qps = len(probes) / (time.perf_counter() - t1)
+    # The app re-ranks the candidates exactly from the stored templates; do the same.
+    exact_scores = np.einsum("qcd,qd->qc", vectors[found], probes)
+    found = np.take_along_axis(found, np.argsort(-exact_scores, axis=1, kind="stable"), 1)
+    rank1 = float(np.mean(found[:, 0] == mates))
+    top = float(np.mean((found[:, :TOP_K] == mates[:, None]).any(axis=1)))
+    same10 = float(
+        np.mean([set(a[:10]) == set(b[:10]) for a, b in zip(found, best_ids, strict=True)])
+    )
+    print(
+        f"  {factory}: build {build_s:.0f} s, {index.nbytes() / size:.0f} B/template index, "
+        f"process RSS {_rss_mb():.0f} MiB (before build {rss_before:.0f}), "
+        f"p50 {np.percentile(times, 50) * 1e3:.2f} ms p99 {np.percentile(times, 99) * 1e3:.2f} ms "
+        f"(depth {depth}), batch {qps:.0f} q/s; rank1 {rank1:.3f} (exact {ex_rank1:.3f}), "
+        f"top{TOP_K} {top:.3f} (exact {ex_top:.3f}), top-10 id set = exact {same10:.3f}; "
+        f"exact truth by matmul {exact_s:.0f} s",
+        flush=True,
+    )
+
+
 def main() -> None:
     """Parse arguments and run every size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -258,7 +524,33 @@ def main() -> None:
     parser.add_argument("--cluster-weight", type=float, default=0.5)
     parser.add_argument("--noise", choices=["identity", "isotropic"], default="identity")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--app", action="store_true", help="measure the app's search path")
+    parser.add_argument("--kinds", nargs="+", default=["exact", "compressed", "milvus"])
+    parser.add_argument("--top", type=int, default=50, help="--app: subjects per probe")
+    parser.add_argument("--batch", type=int, default=100, help="--app: probes per batch")
+    parser.add_argument("--milvus-latency-queries", type=int, default=20)
+    parser.add_argument("--milvus-index-type", default="FLAT")
+    parser.add_argument("--workdir", default=None, help="--app: where the temp home goes")
+    parser.add_argument(
+        "--index-only",
+        action="store_true",
+        help="one compressed factory, no Flat copy, no database (10M)",
+    )
+    parser.add_argument("--factory", default=None, help="--index-only: FAISS factory")
     args = parser.parse_args()
+    if args.index_only:
+        for size in args.sizes:
+            run_index_only(size, args)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak RSS {peak:.0f} MiB")
+        return
+    if args.app:
+        t0 = time.perf_counter()
+        for size in args.sizes:
+            run_app_size(size, args)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"\ntotal {time.perf_counter() - t0:.0f} s, peak RSS {peak:.0f} MiB")
+        return
     print(f"faiss {faiss.__version__}, {faiss.omp_get_max_threads()} OpenMP threads max")
     t0 = time.perf_counter()
     for size in args.sizes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +38,16 @@ class Settings(BaseSettings):
     index_threads: int = Field(default=2, ge=1, le=64)
     # Federation: how long one partner may take to answer a step-1 or step-2 message.
     federation_timeout: float = Field(default=10.0, gt=0, le=600)
+    # Vector index of new galleries (`galleries create --index` overrides): auto = exact
+    # FAISS up to `compress_above` templates, compressed (PQ fast-scan + SQ8, exact
+    # re-ranking) past it; milvus = a collection per (gallery, model) on `index_url`.
+    index_kind: Literal["auto", "exact", "compressed", "milvus"] = "auto"
+    compress_above: int = Field(default=1_000_000, ge=0)
+    compressed_factory: str = "PQ64x4fs,Refine(SQ8)"  # FAISS factory of compressed galleries
+    index_url: str | None = None  # milvus://host:port (FACETRAIL_INDEX_URL / --index-url)
+    milvus_index_type: str = "FLAT"  # FLAT (exact), HNSW, HNSW_SQ, IVF_FLAT, IVF_SQ8
+    milvus_build_params: dict[str, int | float | str] = Field(default_factory=dict)  # JSON
+    milvus_search_params: dict[str, int | float | str] = Field(default_factory=dict)  # JSON
 
     @property
     def resolved_database_url(self) -> str:

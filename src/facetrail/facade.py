@@ -205,9 +205,21 @@ class Facetrail:
         keep_photos: bool = True,
         description: str = "",
         min_quality: float | None = None,
+        index: str | None = None,
     ) -> GalleryInfo:
-        """Create a gallery that enrols with `pipeline` (default: the configured one)."""
-        request = GalleryRequest(name, pipeline, keep_photos, description, min_quality)
+        """Create a gallery that enrols with `pipeline` and is indexed by `index` kind.
+
+        `index`: auto, exact, compressed or milvus (default: the configured index_kind);
+        `min_quality`: photos under it are refused (default DEFAULT_MIN_QUALITY).
+        """
+        request = GalleryRequest(
+            name,
+            pipeline,
+            keep_photos,
+            description,
+            min_quality=min_quality,
+            index=index,
+        )
         return self._galleries.create(self.context(), request)
 
     def galleries(self) -> list[GalleryInfo]:

@@ -21,7 +21,8 @@ from facetrail.core.sealed_home import READ_ONLY_PERMISSIONS, seal_refusal
 from facetrail.core.threads import configure_native_threads
 from facetrail.core.unit_of_work import UnitOfWork
 from facetrail.errors import AuthorisationError, FacetrailError, NotFoundError, StoreError
-from facetrail.index.catalog import IndexCatalog
+from facetrail.index.catalog import IndexCatalog, MilvusOptions
+from facetrail.index.milvus_connect import parse_url
 from facetrail.security.keyring import Keyring, load_keyring
 from facetrail.security.sealing import Sealer
 from facetrail.store.blobs import PhotoStore
@@ -64,7 +65,21 @@ class Kernel:
         self.seal_refusal = seal_refusal(self.home, self.keyring, self.database, settings.index_dir)
         self._seal_security_rows()
         configure_native_threads(settings.opencv_threads, settings.index_threads)
-        self.catalog = IndexCatalog(self.database, settings.index_dir, self.sealer)
+        if settings.index_url:
+            parse_url(settings.index_url)  # a bad --index-url is refused before any work
+        self.catalog = IndexCatalog(
+            self.database,
+            settings.index_dir,
+            self.sealer,
+            milvus=MilvusOptions(
+                settings.index_url,
+                settings.milvus_index_type,
+                dict(settings.milvus_build_params),
+                dict(settings.milvus_search_params),
+            ),
+            compress_above=settings.compress_above,
+            compressed_factory=settings.compressed_factory,
+        )
         self.photos = PhotoStore(settings.photo_dir, self.sealer, self.home)
         self.alert_crops = PhotoStore(self.home / "alerts", self.sealer, self.home)
         self.watchlist_references = PhotoStore(self.home / "watchlists", self.sealer, self.home)
@@ -124,7 +139,7 @@ class Kernel:
     def close(self) -> None:
         """Save open indexes and release the database."""
         try:
-            self.catalog.save()
+            self.catalog.close()
         finally:
             self.database.dispose()
 

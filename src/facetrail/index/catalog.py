@@ -1,16 +1,21 @@
 """The index catalogue: vector indexes per (gallery, model), in step with the templates table.
 
 The database is the source of truth. Every template insert or delete bumps
-`index_state.generation` in the same transaction; a saved index records the generation
-it reflects. Opening an index whose generation differs (a crash between commit and
-save, another process enrolling) reconciles it from the database first, so an index
-never serves a template the database does not hold.
+`index_state.generation` in the same transaction; an index records the generation it
+reflects (a FAISS file in its header, a Milvus collection in its properties). Opening or
+searching an index whose generation differs (a crash between commit and save, another
+process enrolling, a Milvus server that was down during a change) reconciles it from
+the database first, so an index never serves a template the database does not hold.
+
+Each gallery's kind (index/kinds.py) picks the store: FAISS files (exact, compressed,
+auto) or a collection per (gallery, model) on the configured Milvus server.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +23,48 @@ from filelock import FileLock
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from facetrail.errors import StoreError
+from facetrail.errors import IndexError_, StoreError
 from facetrail.index.faiss_index import FaissIndex
+from facetrail.index.kinds import (
+    COMPRESSED_FACTORY,
+    DEFAULT_COMPRESS_ABOVE,
+    EXACT,
+    faiss_factory,
+    is_milvus,
+)
 from facetrail.index.locks import ReadWriteLock
+from facetrail.index.milvus_connect import collection_name, connect, parse_url
+from facetrail.index.slots import (
+    STALE,
+    FaissSlot,
+    MilvusOptions,
+    MilvusSlot,
+    Slot,
+    load_index,
+    open_milvus,
+    save_index,
+)
 from facetrail.security.sealing import PLAINTEXT, Sealer
 from facetrail.store.database import Database
-from facetrail.store.files import private_dirs, write_atomic
-from facetrail.store.models import IndexState, Template
+from facetrail.store.files import private_dirs
+from facetrail.store.models import Gallery, IndexState, Template
 
-RECONCILE_BATCH = 50_000
+__all__ = [
+    "IndexCatalog",
+    "MilvusOptions",
+    "bump_generation",
+    "load_index",
+    "save_index",
+    "vector_from_bytes",
+    "vector_to_bytes",
+]
+
+log = logging.getLogger(__name__)
+
+# Templates read per query when reconciling (below SQLite's bound-parameter limit).
+RECONCILE_BATCH = 10_000
+# Rows per chunk when a whole (gallery, model) is streamed from the database.
+STREAM_BATCH = 50_000
 
 
 def bump_generation(session: Session, gallery_id: int, model: str) -> int:
@@ -50,26 +88,6 @@ def vector_to_bytes(vector: np.ndarray, sealer: Sealer = PLAINTEXT) -> bytes:
     return sealer.seal(np.ascontiguousarray(vector, dtype=np.float32).tobytes())
 
 
-def save_index(index: FaissIndex, path: Path, sealer: Sealer = PLAINTEXT) -> None:
-    """Write an index file atomically, sealed when encryption at rest is on."""
-    if not sealer.enabled:
-        index.save(path)
-        return
-    try:
-        write_atomic(path, sealer.seal(index.to_bytes()))
-    except OSError as error:
-        raise StoreError(f"cannot write index file {path}: {error}") from error
-
-
-def load_index(path: Path, sealer: Sealer = PLAINTEXT) -> FaissIndex:
-    """Read an index file written by `save_index` (sealed or not)."""
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise StoreError(f"cannot read index file {path}: {error}") from error
-    return FaissIndex.from_bytes(sealer.unseal(data, f"index file {path}"), path)
-
-
 def vector_from_bytes(blob: bytes, dim: int, sealer: Sealer = PLAINTEXT) -> np.ndarray:
     """A stored template's float32 vector (inverse of `vector_to_bytes`)."""
     vector = np.frombuffer(sealer.unseal(blob, "a stored template"), dtype=np.float32)
@@ -78,18 +96,45 @@ def vector_from_bytes(blob: bytes, dim: int, sealer: Sealer = PLAINTEXT) -> np.n
     return vector
 
 
+def _stored_vectors(
+    rows: Iterator[tuple[int, bytes]], dim: int, sealer: Sealer
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) of (id, stored blob) rows."""
+    pairs = list(rows)
+    if not pairs:
+        return np.empty(0, np.int64), np.empty((0, dim), np.float32)
+    ids = np.array([row[0] for row in pairs], dtype=np.int64)
+    vectors = np.stack([vector_from_bytes(row[1], dim, sealer) for row in pairs])
+    return ids, vectors
+
+
 class IndexCatalog:
     """Loads, reconciles, updates, searches and saves the index of each (gallery, model).
 
-    Searches run under a shared lock and every change (apply, reconcile, rebuild) under an
-    exclusive one, so an index is never mutated while another thread searches it.
+    `kind` arguments are a gallery's stored `index_factory` (see index/kinds.py). Searches
+    run under a shared lock and every change (apply, reconcile, rebuild) under an
+    exclusive one, so an index is never mutated while another thread searches it; a
+    file lock per (gallery, model) keeps processes on one host from reconciling at once.
     """
 
-    def __init__(self, database: Database, directory: Path, sealer: Sealer = PLAINTEXT) -> None:
+    def __init__(
+        self,
+        database: Database,
+        directory: Path,
+        sealer: Sealer = PLAINTEXT,
+        *,
+        milvus: MilvusOptions | None = None,
+        compress_above: int = DEFAULT_COMPRESS_ABOVE,
+        compressed_factory: str = COMPRESSED_FACTORY,
+    ) -> None:
         self.database = database
         self.directory = directory
         self.sealer = sealer
-        self._open: dict[tuple[int, str], FaissIndex] = {}
+        self.milvus = milvus or MilvusOptions()
+        self.compress_above = compress_above
+        self.compressed_factory = compressed_factory
+        self._open: dict[tuple[int, str], Slot] = {}
+        self._kinds: dict[tuple[int, str], str] = {}
         self._lock = threading.RLock()
         self._access = ReadWriteLock()
 
@@ -105,22 +150,93 @@ class IndexCatalog:
             state = session.get(IndexState, (gallery_id, model))
             return state.generation if state else 0
 
-    def get(self, gallery_id: int, model: str, dim: int, factory: str = "Flat") -> FaissIndex:
-        """The index for (gallery, model), reconciled with the database if it is stale."""
+    def _factory(self, kind: str, size: int) -> str:
+        """The FAISS factory a FAISS-backed gallery of `kind` and `size` is indexed with."""
+        return faiss_factory(kind, size, self.compress_above, self.compressed_factory)
+
+    def _count(self, gallery_id: int, model: str) -> int:
+        with self.database.reader() as session:
+            return len(self._db_ids(session, gallery_id, model))
+
+    @staticmethod
+    def _db_ids(session: Session, gallery_id: int, model: str) -> np.ndarray:
+        return np.fromiter(
+            session.scalars(
+                select(Template.id).where(
+                    Template.gallery_id == gallery_id, Template.model == model
+                )
+            ),
+            dtype=np.int64,
+        )
+
+    # -- opening -----------------------------------------------------------------------
+
+    def _stored_kind(self, gallery_id: int) -> str:
+        """The gallery's stored index kind (`galleries.index_factory`)."""
+        with self.database.reader() as session:
+            stored = session.scalar(select(Gallery.index_factory).where(Gallery.id == gallery_id))
+        return stored or EXACT
+
+    def get(self, gallery_id: int, model: str, dim: int, kind: str | None = None) -> Slot:
+        """The index for (gallery, model), reconciled with the database if it is stale.
+
+        `kind`: the gallery's stored `index_factory` (read from the database when None).
+        """
+        kind = kind or self._stored_kind(gallery_id)
         key = (gallery_id, model)
         with self._lock:
             generation = self._generation(gallery_id, model)
-            index = self._open.get(key)
-            if index is not None and index.version == generation:
-                return index
+            slot = self._open.get(key)
+            if slot is not None and slot.version == generation and self._kinds[key] == kind:
+                return slot
             with self._access.writing(), self._file_lock(gallery_id, model):
-                index = self._load_or_create(gallery_id, model, dim, factory)
-                if index.version != generation:
-                    self._reconcile(index, gallery_id, model)
-                    index.version = generation
-                    save_index(index, self.path(gallery_id, model), self.sealer)
-                self._open[key] = index
-            return index
+                slot = self._settled(gallery_id, model, dim, kind, slot, generation)
+                self._open[key] = slot
+                self._kinds[key] = kind
+            return slot
+
+    def _settled(
+        self, gallery_id: int, model: str, dim: int, kind: str, slot: Slot | None, generation: int
+    ) -> Slot:
+        """slot (or the stored index) made to reflect `generation` with the kind's store."""
+        if is_milvus(kind):
+            if isinstance(slot, MilvusSlot):
+                slot.refresh()
+            else:
+                slot = open_milvus(self.milvus, gallery_id, model, dim)
+        else:
+            if isinstance(slot, MilvusSlot):
+                slot.close()  # the gallery moved off Milvus
+            faiss_slot = slot if isinstance(slot, FaissSlot) else None
+            if faiss_slot is None or faiss_slot.version != generation:
+                faiss_slot = self._load_faiss(gallery_id, model, dim)
+            wanted = self._factory(kind, self._count(gallery_id, model))
+            if faiss_slot.factory != wanted:  # the kind changed, or auto crossed its size
+                faiss_slot = self._new_faiss(gallery_id, model, dim, wanted)
+            slot = faiss_slot
+        if slot.version != generation:
+            self._reconcile(slot, gallery_id, model, dim)
+            slot.record(generation)
+            slot.persist()
+        return slot
+
+    def _new_faiss(self, gallery_id: int, model: str, dim: int, factory: str) -> FaissSlot:
+        index = FaissIndex(dim, factory=factory)
+        index.version = STALE
+        return FaissSlot(index, self.path(gallery_id, model), self.sealer)
+
+    def _load_faiss(self, gallery_id: int, model: str, dim: int) -> FaissSlot:
+        path = self.path(gallery_id, model)
+        if path.exists():
+            try:
+                index = load_index(path, self.sealer)
+                if index.dim == dim:
+                    return FaissSlot(index, path, self.sealer)
+            except StoreError:
+                pass  # unreadable: rebuilt from the database
+        return self._new_faiss(gallery_id, model, dim, "Flat")
+
+    # -- searching -----------------------------------------------------------------------
 
     def search(
         self,
@@ -129,63 +245,81 @@ class IndexCatalog:
         dim: int,
         queries: np.ndarray,
         depth: int,
-        factory: str = "Flat",
+        kind: str | None = None,
     ) -> tuple[np.ndarray, np.ndarray, int]:
-        """Top-`depth` (scores, ids) per query and the index size, safe against changes."""
-        index = self.get(gallery_id, model, dim, factory)
+        """Top-`depth` (scores, ids) per query and the index size, safe against changes.
+
+        A Milvus call that fails (collection lost, server restarted) drops the open
+        collection and tries once more from a fresh, reconciled one.
+        """
+        try:
+            return self._search(self.get(gallery_id, model, dim, kind), queries, depth)
+        except IndexError_:
+            slot = self._open.get((gallery_id, model))
+            if not isinstance(slot, MilvusSlot):
+                raise
+            self._drop_open(gallery_id, model)
+        return self._search(self.get(gallery_id, model, dim, kind), queries, depth)
+
+    def _search(
+        self, slot: Slot, queries: np.ndarray, depth: int
+    ) -> tuple[np.ndarray, np.ndarray, int]:
         with self._access.reading():
-            size = len(index)
+            size = slot.size
             if size == 0:
                 empty = np.empty((len(queries), 0))
                 return empty.astype(np.float32), empty.astype(np.int64), 0
-            scores, ids = index.search(queries, min(depth, size))
+            scores, ids = slot.search(queries, min(depth, size))
             return scores, ids, size
 
-    def _load_or_create(self, gallery_id: int, model: str, dim: int, factory: str) -> FaissIndex:
-        path = self.path(gallery_id, model)
-        if path.exists():
-            try:
-                index = load_index(path, self.sealer)
-                if index.dim == dim:
-                    return index
-            except StoreError:
-                pass  # unreadable: rebuilt from the database below
-        index = FaissIndex(dim, factory=factory)
-        index.version = -1
-        return index
+    def _drop_open(self, gallery_id: int, model: str) -> None:
+        with self._lock, self._access.writing():
+            slot = self._open.pop((gallery_id, model), None)
+            self._kinds.pop((gallery_id, model), None)
+            if isinstance(slot, MilvusSlot):
+                slot.close()
 
-    def _reconcile(self, index: FaissIndex, gallery_id: int, model: str) -> None:
+    # -- reconciling ---------------------------------------------------------------------
+
+    def _reconcile(self, slot: Slot, gallery_id: int, model: str, dim: int) -> None:
         """Make the index hold exactly the database's template ids for (gallery, model)."""
         with self.database.reader() as session:
-            db_ids = np.fromiter(
-                session.scalars(
-                    select(Template.id).where(
-                        Template.gallery_id == gallery_id, Template.model == model
-                    )
-                ),
-                dtype=np.int64,
-            )
-        held = index.ids()
-        extra = np.setdiff1d(held, db_ids, assume_unique=True)
+            db_ids = self._db_ids(session, gallery_id, model)
+        held = slot.ids()
+        extra = np.setdiff1d(held, db_ids)
         if extra.size:
-            index.remove(extra)
-        missing = np.setdiff1d(db_ids, held, assume_unique=True)
+            slot.remove(extra)
+        missing = np.setdiff1d(db_ids, held)
+        if missing.size and missing.size == db_ids.size:
+            for ids, vectors in self._stream(gallery_id, model, dim):
+                slot.add(ids, vectors)
+            return
         for start in range(0, missing.size, RECONCILE_BATCH):
-            batch = missing[start : start + RECONCILE_BATCH]
-            ids, vectors = self._load_vectors(batch.tolist(), index.dim)
+            ids, vectors = self._load_vectors(missing[start : start + RECONCILE_BATCH], dim)
             if ids.size:
-                index.add(ids, vectors)
+                slot.add(ids, vectors)
 
-    def _load_vectors(self, ids: Iterable[int], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    def _stream(
+        self, gallery_id: int, model: str, dim: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every (ids, vectors) of (gallery, model), in chunks, in one read."""
         with self.database.reader() as session:
             rows = session.execute(
-                select(Template.id, Template.vector).where(Template.id.in_(list(ids)))
-            ).all()
-        if not rows:
-            return np.empty(0, np.int64), np.empty((0, dim), np.float32)
-        ids_array = np.array([row[0] for row in rows], dtype=np.int64)
-        vectors = np.stack([vector_from_bytes(row[1], dim, self.sealer) for row in rows])
-        return ids_array, vectors
+                select(Template.id, Template.vector)
+                .where(Template.gallery_id == gallery_id, Template.model == model)
+                .execution_options(yield_per=STREAM_BATCH)
+            )
+            for chunk in rows.tuples().partitions():
+                yield _stored_vectors(iter(chunk), dim, self.sealer)
+
+    def _load_vectors(self, ids: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        with self.database.reader() as session:
+            rows = session.execute(
+                select(Template.id, Template.vector).where(Template.id.in_(ids.tolist()))
+            ).tuples()
+            return _stored_vectors(iter(rows), dim, self.sealer)
+
+    # -- changes -------------------------------------------------------------------------
 
     def apply(
         self,
@@ -196,47 +330,150 @@ class IndexCatalog:
         add: tuple[np.ndarray, np.ndarray] | None = None,
         remove: np.ndarray | None = None,
     ) -> None:
-        """Mirror a committed change in the in-memory index (saved later by `save`).
+        """Mirror a committed change in the open index (FAISS: saved later by `save`).
 
         If the committed generation is not exactly one past the index's, someone else
         changed the database meanwhile: the index is left stale and reconciled on next use.
+        A Milvus server that fails the change (down, restarting) leaves it stale too: the
+        database already holds the change, and the next use reconciles the collection.
         """
         with self._lock, self._access.writing():
-            index = self._open.get((gallery_id, model))
-            if index is None:
+            slot = self._open.get((gallery_id, model))
+            if slot is None:
                 return
-            if index.version != generation - 1:
-                index.version = -1
+            if slot.version != generation - 1:
+                slot.version = STALE
                 return
-            if remove is not None and remove.size:
-                index.remove(remove)
-            if add is not None and add[0].size:
-                index.add(add[0], add[1])
-            index.version = generation
+            try:
+                if remove is not None and remove.size:
+                    slot.remove(remove)
+                if add is not None and add[0].size:
+                    slot.add(add[0], add[1])
+                slot.record(generation)
+            except IndexError_ as error:
+                if not isinstance(slot, MilvusSlot):
+                    raise
+                slot.version = STALE
+                log.warning(
+                    "index of gallery %s / %s left stale (reconciled on next use): %s",
+                    gallery_id,
+                    model,
+                    error,
+                )
+                return
+            if isinstance(slot, FaissSlot) and slot.factory != self._factory(
+                self._kinds[(gallery_id, model)], slot.size
+            ):
+                slot.version = STALE  # grown past its kind's size: rebuilt on next use
+
+    def settle(self, gallery_id: int, model: str, dim: int, kind: str) -> None:
+        """Bring a stored index up to date now if it can be; else it is on next use.
+
+        Used after erasure: an index file or collection not open in this process is
+        reconciled (and saved), so deleted templates leave it now, not at the next search.
+        """
+        if not is_milvus(kind) and not self.path(gallery_id, model).exists():
+            return
+        try:
+            self.get(gallery_id, model, dim, kind)
+        except IndexError_ as error:
+            if not is_milvus(kind):
+                raise
+            log.warning(
+                "Milvus index of gallery %s / %s not reconciled now (on next use): %s",
+                gallery_id,
+                model,
+                error,
+            )
 
     def save(self, gallery_id: int | None = None) -> None:
-        """Write the open indexes (of one gallery, or all) to disk atomically."""
+        """Write the open FAISS indexes (of one gallery, or all) to disk atomically."""
         with self._lock:
-            for (open_gallery, model), index in self._open.items():
+            for (open_gallery, model), slot in self._open.items():
                 if gallery_id is not None and open_gallery != gallery_id:
                     continue
-                if index.version < 0:
+                if slot.remote or slot.version < 0:
                     continue
                 with self._access.reading(), self._file_lock(open_gallery, model):
-                    save_index(index, self.path(open_gallery, model), self.sealer)
+                    slot.persist()
 
-    def rebuild(self, gallery_id: int, model: str, dim: int, factory: str = "Flat") -> int:
+    def rebuild(self, gallery_id: int, model: str, dim: int, kind: str | None = None) -> int:
         """Recreate the index from the database alone; returns how many templates it holds."""
+        kind = kind or self._stored_kind(gallery_id)
         with self._lock, self._access.writing(), self._file_lock(gallery_id, model):
             generation = self._generation(gallery_id, model)
-            index = FaissIndex(dim, factory=factory)
-            self._reconcile(index, gallery_id, model)
-            index.version = generation
-            save_index(index, self.path(gallery_id, model), self.sealer)
-            self._open[(gallery_id, model)] = index
-            return len(index)
+            old = self._open.pop((gallery_id, model), None)
+            if isinstance(old, MilvusSlot):
+                old.close()
+            if is_milvus(kind):
+                slot: Slot = self._fresh_collection(gallery_id, model, dim)
+            else:
+                wanted = self._factory(kind, self._count(gallery_id, model))
+                slot = self._new_faiss(gallery_id, model, dim, wanted)
+            self._reconcile(slot, gallery_id, model, dim)
+            slot.record(generation)
+            slot.persist()
+            self._open[(gallery_id, model)] = slot
+            self._kinds[(gallery_id, model)] = kind
+            return slot.size
+
+    def _fresh_collection(self, gallery_id: int, model: str, dim: int) -> MilvusSlot:
+        """An empty collection for (gallery, model): whatever was there is dropped."""
+        try:
+            open_milvus(self.milvus, gallery_id, model, dim).index.drop()
+        except IndexError_:
+            # A collection of another index type or dim cannot be opened; drop it by name.
+            assert self.milvus.url
+            client = connect(parse_url(self.milvus.url), 5.0)
+            try:
+                client.drop_collection(collection_name(gallery_id, model))
+            finally:
+                client.close()
+        return open_milvus(self.milvus, gallery_id, model, dim)
+
+    def adopt(
+        self,
+        gallery_id: int,
+        model: str,
+        dim: int,
+        kind: str,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+    ) -> int:
+        """Bulk loading (benchmarks): build the index from vectors the caller just stored.
+
+        The caller guarantees `ids` / `vectors` are exactly the database's templates of
+        (gallery, model); the index records the current generation without reading them
+        back. Returns the templates held.
+        """
+        with self._lock, self._access.writing(), self._file_lock(gallery_id, model):
+            generation = self._generation(gallery_id, model)
+            old = self._open.pop((gallery_id, model), None)
+            if isinstance(old, MilvusSlot):
+                old.close()
+            if is_milvus(kind):
+                slot: Slot = self._fresh_collection(gallery_id, model, dim)
+            else:
+                slot = self._new_faiss(gallery_id, model, dim, self._factory(kind, len(ids)))
+            slot.add(ids, vectors)
+            slot.record(generation)
+            slot.persist()
+            self._open[(gallery_id, model)] = slot
+            self._kinds[(gallery_id, model)] = kind
+            return slot.size
+
+    def close(self) -> None:
+        """Save the open FAISS indexes and close Milvus connections."""
+        try:
+            self.save()
+        finally:
+            self.forget()
 
     def forget(self) -> None:
-        """Drop every open index from memory (they are reloaded from disk on next use)."""
+        """Drop every open index from memory (they are reloaded from their store on next use)."""
         with self._lock:
+            for slot in self._open.values():
+                if isinstance(slot, MilvusSlot):
+                    slot.close()
             self._open.clear()
+            self._kinds.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -16,6 +17,8 @@ from facetrail.errors import IndexError_
 
 SCHEME = "milvus"
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
+CONNECT_ATTEMPTS = 3
+CONNECT_RETRY_S = 0.5
 DEFAULT_REQUEST_TIMEOUT_S = 60.0
 # Milvus: names start with a letter or underscore, then letters, digits, underscores.
 MAX_NAME_LENGTH = 255
@@ -91,6 +94,14 @@ def connect(address: MilvusAddress, timeout_s: float) -> MilvusClient:
     """A client for address; an unreachable server raises IndexError_ naming the URL."""
     if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0:
         raise IndexError_(f"Milvus connect timeout must be a positive number, got {timeout_s!r}")
+    for _ in range(CONNECT_ATTEMPTS - 1):
+        # pymilvus shares one channel per address; one the server dropped (a restart, or
+        # gRPC's GOAWAY "too many pings" after a long idle spell) fails the first connect
+        # and is replaced by a fresh channel on the next.
+        try:
+            return MilvusClient(uri=address.grpc_uri, timeout=float(timeout_s))
+        except MilvusException:
+            time.sleep(CONNECT_RETRY_S)
     try:
         return MilvusClient(uri=address.grpc_uri, timeout=float(timeout_s))
     except MilvusException as exc:

@@ -776,7 +776,10 @@ class Enrolment:
                 min_quality=request.min_quality,
             )
             with self.kernel.unit_of_work(context) as work:
-                create_gallery(work, new_gallery, self.kernel.settings.pipeline)
+                settings = self.kernel.settings
+                create_gallery(
+                    work, new_gallery, settings.pipeline, settings.index_kind, settings.index_url
+                )
             with self.kernel.reader() as session:
                 record = find_gallery(session, request.gallery)
         elif request.pipeline and request.pipeline != record.pipeline:

@@ -29,7 +29,10 @@ class Galleries:
     def create(self, context: Context, request: GalleryRequest) -> GalleryInfo:
         """Create a gallery that enrols with the requested (else the configured) pipeline."""
         with self.kernel.unit_of_work(context) as work:
-            gallery = create_gallery(work, request, self.kernel.settings.pipeline)
+            settings = self.kernel.settings
+            gallery = create_gallery(
+                work, request, settings.pipeline, settings.index_kind, settings.index_url
+            )
         return gallery_info(gallery)
 
     @requires(GALLERY_READ)

@@ -11,6 +11,7 @@ from facetrail.biometrics.pipeline import FaceAnalyzer
 from facetrail.core.access import ADMINISTRATOR, declare
 from facetrail.core.unit_of_work import UnitOfWork
 from facetrail.errors import ConflictError, InvalidInputError
+from facetrail.index.kinds import AUTO, MILVUS, check_kind, kind_of
 from facetrail.services.results import GalleryInfo
 from facetrail.store.models import Gallery, Image, Subject, Template
 
@@ -33,6 +34,7 @@ class GalleryRequest:
     keep_photos: bool = True
     description: str = ""
     min_quality: float | None = None  # photos under it are refused (None: the default)
+    index: str | None = None  # auto, exact, compressed or milvus; default: the configured kind
 
 
 def gallery_info(gallery: Gallery, session: Session | None = None) -> GalleryInfo:
@@ -60,6 +62,7 @@ def gallery_info(gallery: Gallery, session: Session | None = None) -> GalleryInf
         pipeline=gallery.pipeline,
         keep_photos=gallery.keep_photos,
         min_quality=gallery_min_quality(gallery),
+        index=kind_of(gallery.index_factory),
         created_at=gallery.created_at,
         **counts,
     )
@@ -70,13 +73,28 @@ def gallery_min_quality(gallery: Gallery) -> float:
     return gallery.min_quality if gallery.min_quality is not None else DEFAULT_MIN_QUALITY
 
 
-def create_gallery(work: UnitOfWork, request: GalleryRequest, default_pipeline: str) -> Gallery:
-    """Create the gallery in the unit of work, audited; refuses a bad name, spec or clash."""
+def create_gallery(
+    work: UnitOfWork,
+    request: GalleryRequest,
+    default_pipeline: str,
+    default_index: str = AUTO,
+    index_url: str | None = None,
+) -> Gallery:
+    """Create the gallery in the unit of work, audited; refuses a bad name, spec, index or clash.
+
+    A `milvus` gallery needs a configured server (`index_url`) before anything is stored.
+    """
     cleaned = request.name.strip()
     if not cleaned or len(cleaned) > MAX_GALLERY_NAME:
         raise InvalidInputError(f"gallery name must be 1-{MAX_GALLERY_NAME} characters")
     spec = request.pipeline or default_pipeline
     FaceAnalyzer.from_spec(spec)  # refuses a bad spec before anything is stored
+    kind = check_kind(request.index or default_index)
+    if kind == MILVUS and not index_url:
+        raise InvalidInputError(
+            "--index milvus needs a Milvus server: set FACETRAIL_INDEX_URL=milvus://host:port"
+            " or pass --index-url (e.g. facetrail --index-url milvus://127.0.0.1:19530 ...)"
+        )
     if work.session.scalar(select(Gallery).where(Gallery.name == cleaned)):
         raise ConflictError(f"gallery {cleaned!r} already exists")
     if request.min_quality is not None and not 0 <= request.min_quality <= 100:
@@ -87,6 +105,7 @@ def create_gallery(work: UnitOfWork, request: GalleryRequest, default_pipeline: 
         keep_photos=request.keep_photos,
         description=request.description,
         min_quality=request.min_quality,
+        index_factory=kind,
     )
     work.session.add(gallery)
     work.session.flush()
@@ -97,6 +116,7 @@ def create_gallery(work: UnitOfWork, request: GalleryRequest, default_pipeline: 
             "pipeline": spec,
             "keep_photos": request.keep_photos,
             "min_quality": gallery_min_quality(gallery),
+            "index": kind,
         },
     )
     return gallery

@@ -12,12 +12,14 @@ from facetrail.biometrics.face import Face
 from facetrail.biometrics.pipeline import FaceAnalyzer
 from facetrail.errors import InvalidInputError
 from facetrail.index.catalog import IndexCatalog, vector_from_bytes
+from facetrail.security.sealing import Sealer
 from facetrail.services.retention_policy import usable_images
 from facetrail.store.models import Gallery, Image, Subject, Template
 from facetrail.store.types import utcnow
 
 MIN_TEMPLATE_CANDIDATES = 100
 TEMPLATE_CANDIDATES_PER_SUBJECT = 5  # a subject may hold several photos; look deeper than K
+LOOKUP_BATCH = 10_000  # template ids per query (below SQLite's bound-parameter limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,48 +68,70 @@ def rank_subjects_batch(
     if not faces:
         return []
     per_face: list[dict[int, dict[str, float]]] = [{} for _ in faces]
+    owners: dict[int, int] = {}
+    names: dict[int, str] = {}
     for recognizer in analyzer.recognizers:
         depth = max(MIN_TEMPLATE_CANDIDATES, top * TEMPLATE_CANDIDATES_PER_SUBJECT)
         queries = np.stack([face.template(recognizer.name) for face in faces])
-        scores, ids, size = catalog.search(
+        _, ids, size = catalog.search(
             gallery.id, recognizer.name, recognizer.dim, queries, depth, gallery.index_factory
         )
         if size == 0:
             continue
-        found = {int(i) for i in ids.ravel() if i >= 0}
-        image_of = dict(
-            session.execute(
-                select(Template.id, Template.image_id).where(Template.id.in_(list(found)))
-            )
-            .tuples()
-            .all()
+        rescored = exact_scores(
+            session, catalog.sealer, recognizer.dim, queries, ids, owners, names
         )
         for row, per_image in enumerate(per_face):
-            for template_id, score in zip(ids[row], scores[row], strict=True):
-                image_id = image_of.get(int(template_id))
-                if image_id is not None:  # -1 padding, or deleted since the index was read
-                    per_image.setdefault(image_id, {})[recognizer.name] = float(score)
+            for image_id, score in rescored[row]:
+                per_image.setdefault(image_id, {})[recognizer.name] = score
     for face, per_image in zip(faces, per_face, strict=True):
         _fill_missing_scores(session, catalog, analyzer, face, per_image)
     # Past its effective retention (or not lawfully held): never shown, even if not yet erased.
-    all_images = usable_images(
+    usable = usable_images(
         session, {image_id for per_image in per_face for image_id in per_image}, utcnow().date()
     )
-    if not all_images:
-        return [[] for _ in faces]
-    owners = dict(
-        session.execute(select(Image.id, Image.subject_id).where(Image.id.in_(all_images)))
-        .tuples()
-        .all()
-    )
-    names = dict(
-        session.execute(
-            select(Subject.id, Subject.external_id).where(Subject.id.in_(set(owners.values())))
-        )
-        .tuples()
-        .all()
-    )
+    per_face = [{i: v for i, v in per_image.items() if i in usable} for per_image in per_face]
     return [_best_subjects(analyzer, per_image, owners, names, top) for per_image in per_face]
+
+
+def exact_scores(
+    session: Session,
+    sealer: Sealer,
+    dim: int,
+    queries: np.ndarray,
+    ids: np.ndarray,
+    owners: dict[int, int],
+    names: dict[int, str],
+) -> list[list[tuple[int, float]]]:
+    """Per query, (image id, exact score) of its candidates, re-scored from the templates.
+
+    Compressed and Milvus indexes return approximate scores; every candidate is scored
+    again against its stored template, so all index kinds rank alike. Candidates whose
+    template the database no longer holds (-1 padding, deleted since the index was
+    read) are dropped. The same query fills `owners` (image -> subject id) and `names`
+    (subject id -> external id).
+    """
+    found = sorted({int(i) for i in ids.ravel() if i >= 0})
+    vectors: dict[int, tuple[int, np.ndarray]] = {}
+    for start in range(0, len(found), LOOKUP_BATCH):
+        for template_id, image_id, blob, subject_id, name in session.execute(
+            select(Template.id, Template.image_id, Template.vector, Subject.id, Subject.external_id)
+            .join(Image, Template.image_id == Image.id)
+            .join(Subject, Image.subject_id == Subject.id)
+            .where(Template.id.in_(found[start : start + LOOKUP_BATCH]))
+        ).tuples():
+            vectors[template_id] = (image_id, vector_from_bytes(blob, dim, sealer))
+            owners[image_id] = subject_id
+            names[subject_id] = name
+    out: list[list[tuple[int, float]]] = []
+    for row, query in enumerate(queries):
+        scored = []
+        for template_id in ids[row]:
+            hit = vectors.get(int(template_id))
+            if hit is not None:
+                scored.append((hit[0], float(np.dot(hit[1], query))))
+        out.append(scored)
+    return out
 
 
 def _best_subjects(
@@ -119,9 +143,10 @@ def _best_subjects(
 ) -> list[SubjectMatch]:
     """Fuse each image's model scores and keep each subject's best image, best first."""
     best: dict[int, tuple[float, int]] = {}
+    n_models = len(analyzer.model_names)
     for image_id, model_scores in per_image.items():
         subject_id = owners.get(image_id)
-        if subject_id is None or len(model_scores) < len(analyzer.model_names):
+        if subject_id is None or len(model_scores) < n_models:
             continue
         fused = analyzer.score_templates(model_scores)
         if subject_id not in best or fused > best[subject_id][0]:

@@ -97,6 +97,7 @@ class GalleryInfo(BaseModel):
     images: int
     templates: int
     created_at: datetime
+    index: str = "exact"  # auto, exact, compressed or milvus
 
 
 class ImageInfo(BaseModel):

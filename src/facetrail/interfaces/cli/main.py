@@ -83,8 +83,15 @@ def _options(
     log_json: Annotated[
         bool, typer.Option("--log-json", help="log one JSON object per line on stderr")
     ] = False,
+    index_url: Annotated[
+        str | None,
+        typer.Option(
+            "--index-url",
+            help="Milvus server for milvus galleries, milvus://host:port ($FACETRAIL_INDEX_URL)",
+        ),
+    ] = None,
 ) -> None:
-    set_global_options({"home": home, "user": user})
+    set_global_options({"home": home, "user": user, "index_url": index_url})
     configure_logging(log_level, log_json)
 
 
@@ -587,11 +594,12 @@ def galleries_list(home: HomeOption = None, as_json: JsonOption = False) -> None
     if as_json:
         print_json(rows)
         return
-    table = Table("gallery", "pipeline", "subjects", "images", "templates", "photos kept")
+    table = Table("gallery", "pipeline", "index", "subjects", "images", "templates", "photos kept")
     for row in rows:
         table.add_row(
             row.name,
             row.pipeline,
+            row.index,
             str(row.subjects),
             str(row.images),
             str(row.templates),
@@ -608,21 +616,34 @@ def galleries_create(
         bool, typer.Option("--keep-photos/--no-keep-photos", help="keep photo bytes")
     ] = True,
     min_quality: MinQualityOption = None,
+    index: Annotated[
+        str | None,
+        typer.Option(
+            "--index",
+            help="vector index: exact, compressed (PQ + exact re-ranking), milvus (needs"
+            " --index-url) or auto (exact, compressed past $FACETRAIL_COMPRESS_ABOVE);"
+            " default $FACETRAIL_INDEX_KIND or auto",
+        ),
+    ] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Create an empty gallery with its pipeline, photo policy and quality gate."""
+    """Create an empty gallery with its pipeline, photo policy, quality gate and index kind."""
     info = run_with_app(
         home,
         lambda a: a.create_gallery(
-            name, pipeline=pipeline, keep_photos=keep_photos, min_quality=min_quality
+            name,
+            pipeline=pipeline,
+            keep_photos=keep_photos,
+            min_quality=min_quality,
+            index=index,
         ),
         create=True,
     )
     if as_json:
         print_json(info)
         return
-    out.print(f"created gallery {info.name} ({info.pipeline})")
+    out.print(f"created gallery {info.name} ({info.pipeline}, {info.index} index)")
 
 
 @index_app.command("rebuild")

@@ -119,6 +119,9 @@ def open_app(home: Path | None, *, create: bool = False) -> Facetrail:
     user = global_options().get("user")
     if user:
         settings["user"] = user
+    index_url = global_options().get("index_url")
+    if index_url:
+        settings["index_url"] = index_url
     return facetrail.open(resolved_home(home), create=create, **settings)
 
 

@@ -1,0 +1,170 @@
+"""Index kinds per gallery: the CLI option, stored kinds, auto switching, exact re-ranking."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+import facetrail
+from facetrail.biometrics.face import Face
+from facetrail.biometrics.pipeline import FaceAnalyzer
+from facetrail.errors import InvalidInputError
+from facetrail.facade import Facetrail
+from facetrail.index.bulk import bulk_load
+from facetrail.index.faiss_index import EXACT_FACTORY
+from facetrail.index.kinds import COMPRESSED_FACTORY, faiss_factory, kind_of
+from facetrail.index.slots import FaissSlot
+from facetrail.interfaces.cli.main import app as cli
+from facetrail.services.matching import rank_subjects_batch
+from facetrail.store.models import Gallery
+
+DIM = 128
+PIPELINE = "yunet+sface"
+
+
+def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    x = rng.standard_normal((n, DIM), dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _face(vector: np.ndarray) -> Face:
+    return Face(
+        box=(0, 0, 1, 1),
+        landmarks=np.zeros((5, 2), np.float32),
+        detector_score=1.0,
+        templates={"sface": vector.astype(np.float32)},
+    )
+
+
+def _message(result: object) -> str:
+    """What a refused CLI call says (main() prints the exception; the runner keeps it)."""
+    return f"{result.output}{result.exception}"  # type: ignore[attr-defined]
+
+
+def _galleries(app: Facetrail) -> dict[str, str]:
+    with app.kernel.reader() as session:
+        return dict(session.execute(select(Gallery.name, Gallery.index_factory)).tuples().all())
+
+
+def test_kinds_resolve_to_faiss_factories() -> None:
+    assert faiss_factory("exact", 5_000_000, 1000) == EXACT_FACTORY
+    assert faiss_factory("Flat", 5_000_000, 1000) == EXACT_FACTORY  # stored by older versions
+    assert faiss_factory("compressed", 5_000, 10**9) == COMPRESSED_FACTORY
+    assert faiss_factory("compressed", 999, 10**9) == EXACT_FACTORY  # too few to train PQ
+    assert faiss_factory("auto", 2_000, 2_000) == EXACT_FACTORY
+    assert faiss_factory("auto", 2_001, 2_000) == COMPRESSED_FACTORY
+    assert kind_of("Flat") == "exact"
+    assert kind_of("milvus") == "milvus"
+
+
+def test_cli_galleries_create_index_option(tmp_path: Path) -> None:
+    runner = CliRunner()
+    home = str(tmp_path / "home")
+    made = runner.invoke(
+        cli, ["galleries", "create", "pq", "--index", "compressed", "--json", "--home", home]
+    )
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["index"] == "compressed"
+    plain = runner.invoke(cli, ["galleries", "create", "plain", "--json", "--home", home])
+    assert json.loads(plain.stdout)["index"] == "auto"  # the Settings default
+
+    bogus = runner.invoke(cli, ["galleries", "create", "bad", "--index", "annoy", "--home", home])
+    assert bogus.exit_code != 0
+    assert "unknown index kind 'annoy'" in _message(bogus)
+    assert "auto, exact, compressed, milvus" in _message(bogus)
+    no_server = runner.invoke(
+        cli, ["galleries", "create", "mv", "--index", "milvus", "--home", home]
+    )
+    assert no_server.exit_code != 0
+    assert "FACETRAIL_INDEX_URL" in _message(no_server)
+    bad_url = runner.invoke(cli, ["--index-url", "http://x:1", "galleries", "list", "--home", home])
+    assert bad_url.exit_code != 0
+    assert "milvus://" in _message(bad_url)
+
+    listed = runner.invoke(cli, ["galleries", "list", "--json", "--home", home])
+    assert {g["name"]: g["index"] for g in json.loads(listed.stdout)} == {
+        "plain": "auto",
+        "pq": "compressed",
+    }
+    application = facetrail.open(tmp_path / "home", create=False)
+    try:
+        assert _galleries(application) == {"plain": "auto", "pq": "compressed"}
+    finally:
+        application.close()
+
+
+def test_index_kind_default_comes_from_settings(tmp_path: Path) -> None:
+    application = facetrail.open(tmp_path / "h", index_kind="exact")
+    try:
+        assert application.create_gallery("g").index == "exact"
+        with pytest.raises(InvalidInputError, match="needs a Milvus server"):
+            application.create_gallery("m", index="milvus")
+        assert "m" not in _galleries(application)
+    finally:
+        application.close()
+
+
+def test_compressed_gallery_scores_are_reranked_exactly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    vectors = _unit(rng, 5_000)
+    application = facetrail.open(tmp_path / "h")
+    try:
+        catalog = application.kernel.catalog
+        loaded = bulk_load(catalog, "pq", vectors, kind="compressed")
+        slot = catalog.get(loaded.gallery_id, "sface", DIM, "compressed")
+        assert isinstance(slot, FaissSlot) and slot.factory == COMPRESSED_FACTORY
+        probes = vectors[:20] * 0.7 + _unit(rng, 20) * 0.7
+        probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+        raw_scores, raw_ids = slot.search(probes, 10)
+        with application.kernel.reader() as session:
+            gallery = session.get(Gallery, loaded.gallery_id)
+            ranked = rank_subjects_batch(
+                session,
+                catalog,
+                gallery,
+                FaceAnalyzer.from_spec(PIPELINE),
+                [_face(p) for p in probes],
+                10,
+            )
+        row_of = {name: i for i, name in enumerate(loaded.subject_names)}
+        worst_raw = 0.0
+        for probe, matches, scores, ids in zip(probes, ranked, raw_scores, raw_ids, strict=True):
+            exact = [float(np.dot(vectors[row_of[m.subject]], probe)) for m in matches]
+            assert [m.score for m in matches] == pytest.approx(exact, abs=1e-6)
+            assert exact == sorted(exact, reverse=True)
+            truth = vectors @ probe
+            top = np.sort(truth)[::-1][:10]
+            assert exact == pytest.approx(top.tolist(), abs=1e-6)  # the true top 10
+            found = {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
+            for template_id, score in found.items():
+                worst_raw = max(worst_raw, abs(score - float(truth[template_id - 1])))
+        # The index's own (SQ8) scores are not exact: the re-ranking is what made them so.
+        assert worst_raw > 1e-5
+    finally:
+        application.close()
+
+
+def test_auto_kind_switches_to_compressed_past_the_configured_size(tmp_path: Path) -> None:
+    vectors = _unit(np.random.default_rng(5), 3_000)
+    application = facetrail.open(tmp_path / "h", compress_above=5_000)
+    try:
+        loaded = bulk_load(application.kernel.catalog, "g", vectors, kind="auto")
+        slot = application.kernel.catalog.get(loaded.gallery_id, "sface", DIM, "auto")
+        assert isinstance(slot, FaissSlot) and slot.factory == EXACT_FACTORY
+    finally:
+        application.close()
+    # The same gallery opened with a lower threshold (as if it had grown past it).
+    application = facetrail.open(tmp_path / "h", create=False, compress_above=2_000)
+    try:
+        slot = application.kernel.catalog.get(loaded.gallery_id, "sface", DIM, "auto")
+        assert isinstance(slot, FaissSlot) and slot.factory == COMPRESSED_FACTORY
+        assert np.array_equal(slot.ids(), loaded.template_ids)
+        rebuilt = application.rebuild_index("g")
+        assert [r.templates for r in rebuilt] == [3_000]
+    finally:
+        application.close()
