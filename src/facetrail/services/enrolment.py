@@ -768,25 +768,16 @@ class Enrolment:
         with self.kernel.reader() as session:
             record = session.scalar(select(Gallery).where(Gallery.name == request.gallery))
         if record is None:
-            self.kernel.require(context, GALLERY_CREATE.name)
-            new_gallery = GalleryRequest(
-                request.gallery,
-                pipeline=request.pipeline,
-                keep_photos=request.keep_photos,
-                min_quality=request.min_quality,
-            )
-            with self.kernel.unit_of_work(context) as work:
-                settings = self.kernel.settings
-                create_gallery(
-                    work, new_gallery, settings.pipeline, settings.index_kind, settings.index_url
-                )
-            with self.kernel.reader() as session:
-                record = find_gallery(session, request.gallery)
+            record = self._new_gallery(context, request)
         elif request.pipeline and request.pipeline != record.pipeline:
             raise InvalidInputError(
                 f"gallery {record.name!r} enrols with {record.pipeline!r}, not {request.pipeline!r}"
             )
-        enroller = Enroller(
+        return self._enroller(Enroller, context).run(request, record, progress)
+
+    def _enroller(self, kind: type[Enroller], context: Context) -> Enroller:
+        """An enroller of `kind` on this kernel's stores, acting as the caller."""
+        return kind(
             self.kernel.database,
             self.kernel.catalog,
             self.kernel.photos,
@@ -794,7 +785,6 @@ class Enrolment:
             context.actor,
             self.kernel.settings.workers,
         )
-        return enroller.run(request, record, progress)
 
     def _enrol_records(
         self, context: Context, request: EnrolRequest, progress: Progress | None
@@ -810,14 +800,8 @@ class Enrolment:
             raise InvalidInputError(
                 f"gallery {record.name!r} enrols with {record.pipeline!r}, not {request.pipeline!r}"
             )
-        enroller = RecordEnroller(
-            self.kernel.database,
-            self.kernel.catalog,
-            self.kernel.photos,
-            self.kernel.analyzers,
-            context.actor,
-            self.kernel.settings.workers,
-        )
+        enroller = self._enroller(RecordEnroller, context)
+        assert isinstance(enroller, RecordEnroller)
         started = time.perf_counter()
         reported: list[EnrolItem] = []
         created = 0
@@ -837,13 +821,19 @@ class Enrolment:
         return enroller.report(request.gallery, pipeline, reported, created, started)
 
     def _new_gallery(self, context: Context, request: EnrolRequest) -> Gallery:
-        """Create the request's gallery (its pipeline and photo policy) and return it."""
+        """Create the request's gallery (pipeline, photo policy, quality gate, index kind)."""
         self.kernel.require(context, GALLERY_CREATE.name)
         new_gallery = GalleryRequest(
-            request.gallery, pipeline=request.pipeline, keep_photos=request.keep_photos
+            request.gallery,
+            pipeline=request.pipeline,
+            keep_photos=request.keep_photos,
+            min_quality=request.min_quality,
         )
+        settings = self.kernel.settings
         with self.kernel.unit_of_work(context) as work:
-            create_gallery(work, new_gallery, self.kernel.settings.pipeline)
+            create_gallery(
+                work, new_gallery, settings.pipeline, settings.index_kind, settings.index_url
+            )
         with self.kernel.reader() as session:
             return find_gallery(session, request.gallery)
 
