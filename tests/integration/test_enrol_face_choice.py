@@ -58,9 +58,7 @@ def test_multi_face_photo_is_refused_then_enrolled_as_chosen(
         app.close()
 
 
-def test_folders_take_a_dominant_face_and_refuse_an_ambiguous_photo(
-    tmp_path: Path, faces_dir: Path
-) -> None:
+def test_folders_take_the_largest_face_and_say_which(tmp_path: Path, faces_dir: Path) -> None:
     folder = tmp_path / "in" / "Barack_Obama"
     folder.mkdir(parents=True)
     shutil.copy(faces_dir / "scenes" / "two_people.jpg", folder / "two.jpg")
@@ -71,8 +69,9 @@ def test_folders_take_a_dominant_face_and_refuse_an_ambiguous_photo(
         report = app.enrol(tmp_path / "in", gallery="g", legal_basis="t")
         status = {Path(i.path).name: i for i in report.items}
         assert status[single.name].status == "enrolled"
-        assert status["two.jpg"].status == "failed"
-        assert "faces of similar size" in status["two.jpg"].reason
+        assert status["two.jpg"].status == "enrolled"
+        warning = status["two.jpg"].warnings[0]
+        assert "2 faces found" in warning and "enrolled face 1" in warning and "--face" in warning
         with pytest.raises(InvalidInputError, match="enrol that photo on its own"):
             app.enrol(tmp_path / "in", gallery="g", face=1)
     finally:

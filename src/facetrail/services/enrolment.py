@@ -51,7 +51,7 @@ from facetrail.records import (
 )
 from facetrail.records import provenance as record_provenance
 from facetrail.records.standard import DOMAIN, SUBJECT_FIELD
-from facetrail.services.face_choice import dominant_face, face_at_box, pick_face
+from facetrail.services.face_choice import describe_faces, face_at_box, pick_face
 from facetrail.services.gallery_records import (
     GALLERY_CREATE,
     GalleryRequest,
@@ -151,14 +151,15 @@ def with_face_choice(request: EnrolRequest, tasks: list[EnrolTask]) -> list[Enro
 
 
 def chosen_face(task: EnrolTask, faces: list[Face]) -> int:
-    """The index of the subject's face: as chosen, the only one, or a dominant one in a
-    folder; an unclear multi-face photo is refused (InvalidInputError listing the faces)."""
+    """The index of the subject's face: as chosen, or the only one. A single photo named on
+    the command line with several faces and no choice is refused (InvalidInputError
+    listing them); in a folder the largest is taken and the item warns, naming it."""
     what = displayable(str(task.path))
     if task.box is not None:
         return face_at_box(faces, task.box, what)
     if task.face is not None or task.single:
         return pick_face(faces, task.face, option="--face (or --box x,y,w,h)", what=what)
-    return dominant_face(faces, what)
+    return 0
 
 
 def _entry_item(path: Path, subject: str | None, status: str, reason: str) -> EnrolItem:
@@ -395,8 +396,8 @@ class Enroller:
         index = chosen_face(task, faces)
         if len(faces) > 1:
             prepared.warnings.append(
-                f"{len(faces)} faces found; enrolled face {index + 1}"
-                f" (x={faces[index].box[0]:.0f} y={faces[index].box[1]:.0f})"
+                f"{len(faces)} faces found ({describe_faces(faces)}); enrolled face {index + 1};"
+                " if it is not the subject's, enrol the photo alone with --face N"
             )
         self._check_quality(prepared, faces[index], gallery)
         if prepared.error:

@@ -7,9 +7,6 @@ from facetrail.errors import InvalidInputError
 
 # A box given by the operator picks the detected face it overlaps most, if at least this much.
 MIN_BOX_OVERLAP = 0.3
-# In a folder enrolment the largest face is taken only when it is clearly the subject's:
-# at least this many times the area of the next largest face.
-DOMINANT_FACE_AREA = 2.0
 
 
 def describe_faces(detected: list[Face]) -> str:
@@ -62,17 +59,6 @@ def face_at_box(detected: list[Face], box: tuple[float, float, float, float], so
             f" faces, largest first: {describe_faces(detected)}"
         )
     return best
-
-
-def dominant_face(detected: list[Face], source: str) -> int:
-    """0 when the largest face is clearly the photo's subject; refuses an ambiguous photo."""
-    if len(detected) > 1 and detected[0].area < DOMINANT_FACE_AREA * detected[1].area:
-        raise InvalidInputError(
-            f"{source} holds {len(detected)} faces of similar size, largest first:"
-            f" {describe_faces(detected)}; enrol it on its own with --subject and --face N"
-            " or --box x,y,w,h"
-        )
-    return 0
 
 
 def _finite(value: float) -> bool:
