@@ -119,7 +119,8 @@ def test_top10_equals_exact_faiss_on_10k_with_planted_mates(milvus_url: str) -> 
     probes = unit(MATE_COS * gallery[mates] + np.sqrt(1 - MATE_COS**2) * unit(noise))
     exact = FaissIndex(dim)
     exact.add(ids, gallery)
-    index = MilvusIndex(milvus_url, 3, MODEL, dim)
+    # A gallery id no app test uses: the session's server also holds their collections.
+    index = MilvusIndex(milvus_url, 900_003, MODEL, dim)
     try:
         index.add(ids, gallery)
         assert len(index) == n

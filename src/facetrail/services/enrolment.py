@@ -30,6 +30,7 @@ from facetrail.errors import (
     InvalidInputError,
     NotFoundError,
     RecordError,
+    StoreError,
 )
 from facetrail.index.catalog import IndexCatalog, bump_generation, vector_to_bytes
 from facetrail.media.files import stat_regular
@@ -158,7 +159,7 @@ def chosen_face(task: EnrolTask, faces: list[Face]) -> int:
     if task.box is not None:
         return face_at_box(faces, task.box, what)
     if task.face is not None or task.single:
-        return pick_face(faces, task.face, option="--face (or --box x,y,w,h)", what=what)
+        return pick_face(faces, task.face, option="--face", what=what, hint=" (or --box x,y,w,h)")
     return 0
 
 
@@ -520,10 +521,14 @@ class Enroller:
         analyzer = self.analyzers.get(gallery.pipeline)
         threshold = analyzer.calibration.duplicate_threshold(gallery_size + len(batch))
         faces = [p.face for p in batch if p.face is not None]
-        with self.database.reader() as session:
-            matches = rank_subjects_batch(
-                session, self.catalog, gallery, analyzer, faces, DUPLICATE_CHECK_CANDIDATES
-            )
+        try:
+            with self.database.reader() as session:
+                matches = rank_subjects_batch(
+                    session, self.catalog, gallery, analyzer, faces, DUPLICATE_CHECK_CANDIDATES
+                )
+        except StoreError as error:  # the index (e.g. a Milvus server) is down: enrol anyway
+            skipped = f"duplicate check skipped: the index is unavailable ({_first_line(error)})"
+            return [[skipped] for _ in batch]
         warnings: list[list[str]] = []
         for row, (prepared, found) in enumerate(zip(batch, matches, strict=True)):
             similar = {m.subject: m.score for m in found if m.score >= threshold}

@@ -17,17 +17,20 @@ def describe_faces(detected: list[Face]) -> str:
     )
 
 
-def pick_face(detected: list[Face], chosen: int | None, *, option: str, what: str) -> int:
+def pick_face(
+    detected: list[Face], chosen: int | None, *, option: str, what: str, hint: str = ""
+) -> int:
     """The 0-based index of the face `chosen` (1 = largest); several faces need a choice.
 
-    `option` names the option that chooses ("--face-a"), `what` the photo ("image A (a.jpg)").
+    `option` names the option that chooses ("--face-a"), `what` the photo ("image A (a.jpg)"),
+    `hint` another way to choose (" (or --box x,y,w,h)").
     """
     if chosen is None:
         if len(detected) == 1:
             return 0
         raise InvalidInputError(
             f"{what} holds {len(detected)} faces, largest first: {describe_faces(detected)};"
-            f" pick one with {option} N"
+            f" pick one with {option} N{hint}"
         )
     if not 1 <= chosen <= len(detected):
         raise InvalidInputError(

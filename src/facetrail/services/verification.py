@@ -86,8 +86,9 @@ class Verification:
                 index = pick_face(
                     detected,
                     chosen[label],
-                    option=f"--face-{label.lower()} (or --face for both photos)",
+                    option=f"--face-{label.lower()}",
                     what=f"image {label} ({image.source})",
+                    hint=" (or --face N for both photos)",
                 )
                 used.append(index + 1)
                 faces.append(analyzer.embed(image.pixels, detected[index]))
