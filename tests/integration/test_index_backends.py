@@ -160,7 +160,10 @@ def test_synthetic_100k_same_results_through_every_index_kind(
         rank1 = np.mean([r[0] == names[m] for r, m in zip(results["exact"], mates, strict=True)])
         assert rank1 > 0.95
         milvus = loaded["milvus"]
-        with MilvusIndex(milvus_url, milvus.gallery_id, "sface", DIM) as collection:
+        namespace = app.kernel.catalog.milvus.namespace
+        with MilvusIndex(
+            milvus_url, milvus.gallery_id, "sface", DIM, namespace=namespace
+        ) as collection:
             assert len(collection) == SYNTHETIC_SIZE
             assert collection.version >= 1
         slot = app.kernel.catalog.get(loaded["compressed"].gallery_id, "sface", DIM, "compressed")

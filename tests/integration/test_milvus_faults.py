@@ -57,8 +57,10 @@ def lfw_people(faces_dir: Path) -> dict[str, list[Path]]:
     return dict(list(people.items())[:PEOPLE])
 
 
-def _collection_ids(url: str, gallery_id: int) -> np.ndarray:
-    with MilvusIndex(url, gallery_id, "sface", 128) as collection:
+def _collection_ids(url: str, gallery_id: int, app: Facetrail) -> np.ndarray:
+    """The template ids in the app's collection (named with its home's namespace)."""
+    namespace = app.kernel.catalog.milvus.namespace
+    with MilvusIndex(url, gallery_id, "sface", 128, namespace=namespace) as collection:
         return collection.ids()
 
 
@@ -84,7 +86,9 @@ def test_server_killed_during_enrolment_then_reconciled_and_rebuilt(
         app.create_gallery("g", index="milvus")
         assert app.enrol(first, gallery="g", legal_basis="test").enrolled >= PEOPLE - 2
         gallery_id = _gallery_id(app, "g")
-        assert np.array_equal(_collection_ids(server.url, gallery_id), _db_ids(app, gallery_id))
+        assert np.array_equal(
+            _collection_ids(server.url, gallery_id, app), _db_ids(app, gallery_id)
+        )
 
         def kill_midway(item: EnrolItem, done: int, total: int) -> None:
             if done == KILL_AFTER:
@@ -101,18 +105,19 @@ def test_server_killed_during_enrolment_then_reconciled_and_rebuilt(
 
         server.start()
         db_ids = _db_ids(app, gallery_id)
-        lagging = _collection_ids(server.url, gallery_id)
+        lagging = _collection_ids(server.url, gallery_id, app)
         assert len(lagging) < len(db_ids)  # the collection missed what came while it was down
         result = app.search(probe, gallery="g", authorisation=auth.id)  # reconciles first
         assert result.faces and result.faces[0].candidates
-        assert np.array_equal(_collection_ids(server.url, gallery_id), db_ids)
+        assert np.array_equal(_collection_ids(server.url, gallery_id, app), db_ids)
 
         # A crash that loses the collection's data entirely: `index rebuild` from SQL.
-        with MilvusIndex(server.url, gallery_id, "sface", 128) as collection:
+        namespace = app.kernel.catalog.milvus.namespace
+        with MilvusIndex(server.url, gallery_id, "sface", 128, namespace=namespace) as collection:
             collection.remove(db_ids[: len(db_ids) // 2])
         rebuilt = app.rebuild_index("g")
         assert [r.templates for r in rebuilt] == [len(db_ids)]
-        assert np.array_equal(_collection_ids(server.url, gallery_id), db_ids)
+        assert np.array_equal(_collection_ids(server.url, gallery_id, app), db_ids)
     finally:
         app.close()
 
@@ -142,7 +147,7 @@ def test_subject_deleted_while_server_down_is_never_returned(
 
         gone_ids = db_before - set(_db_ids(app, gallery_id).tolist())
         assert len(gone_ids) == 2
-        assert gone_ids <= set(_collection_ids(server.url, gallery_id).tolist())  # still there
+        assert gone_ids <= set(_collection_ids(server.url, gallery_id, app).tolist())  # still there
         # Another process (fresh kernel) and this one: neither ever returns the subject.
         other = facetrail.open(tmp_path / "home", create=False, index_url=server.url)
         try:
@@ -151,7 +156,7 @@ def test_subject_deleted_while_server_down_is_never_returned(
                 assert gone not in {c.subject for c in after.faces[0].candidates}
         finally:
             other.close()
-        held = set(_collection_ids(server.url, gallery_id).tolist())
+        held = set(_collection_ids(server.url, gallery_id, app).tolist())
         assert not gone_ids & held
         assert held == set(_db_ids(app, gallery_id).tolist())
     finally:

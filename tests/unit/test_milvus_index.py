@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -318,3 +319,15 @@ def test_unreachable_server_is_a_clear_error_within_the_timeout() -> None:
     with pytest.raises(IndexError_, match=rf"cannot reach Milvus at {url} within 2 s.*running"):
         MilvusIndex(url, 1, MODEL, DIM, connect_timeout_s=2)
     assert time.monotonic() - started < 2 + 3
+
+
+def test_homes_sharing_a_server_get_their_own_collections(tmp_path: Path) -> None:
+    from facetrail.core.kernel import home_namespace
+
+    url = "sqlite:///x"
+    a, b = home_namespace(tmp_path / "a", url), home_namespace(tmp_path / "b", url)
+    assert a != b and a.isalnum() and a == home_namespace(tmp_path / "a", url)
+    assert collection_name(1, "sface", a) != collection_name(1, "sface", b)
+    assert collection_name(1, "sface") != collection_name(1, "sface", a)
+    with pytest.raises(IndexError_, match="namespace"):
+        collection_name(1, "sface", "a-b")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import getpass
+import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -34,7 +36,18 @@ from facetrail.store.row_seals import load_or_create_key, seal_all
 log = logging.getLogger(__name__)
 
 SQLITE_FILE = "facetrail.db"
+HOME_NAMESPACE_CHARS = 12
 MAC_KEY_NAME = "row-mac.key"
+
+
+def home_namespace(home: Path, database_url: str) -> str:
+    """A short name for this home on shared servers: its folder and database, hashed.
+
+    A copied or moved home gets a new one, so its collections are rebuilt from its own
+    database rather than shared with the original's.
+    """
+    key = f"{home.resolve()}|{database_url}".encode()
+    return hashlib.sha256(key).hexdigest()[:HOME_NAMESPACE_CHARS]
 
 
 class Kernel:
@@ -76,6 +89,7 @@ class Kernel:
                 settings.milvus_index_type,
                 dict(settings.milvus_build_params),
                 dict(settings.milvus_search_params),
+                namespace=home_namespace(self.home, self.database.safe_url),
             ),
             compress_above=settings.compress_above,
             compressed_factory=settings.compressed_factory,

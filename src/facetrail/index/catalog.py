@@ -426,7 +426,7 @@ class IndexCatalog:
             assert self.milvus.url
             client = connect(parse_url(self.milvus.url), 5.0)
             try:
-                client.drop_collection(collection_name(gallery_id, model))
+                client.drop_collection(collection_name(gallery_id, model, self.milvus.namespace))
             finally:
                 client.close()
         return open_milvus(self.milvus, gallery_id, model, dim)

@@ -76,8 +76,12 @@ def parse_url(url: str) -> MilvusAddress:
     return MilvusAddress(parts.hostname, port)
 
 
-def collection_name(gallery_id: int, model: str) -> str:
-    """The Milvus collection of one (gallery, model): readable, valid and injective."""
+def collection_name(gallery_id: int, model: str, namespace: str = "") -> str:
+    """The Milvus collection of one (gallery, model): readable, valid and injective.
+
+    `namespace` (letters and digits) keeps the collections of homes sharing one server
+    apart: without it two homes' gallery 1 would be one collection.
+    """
     if isinstance(gallery_id, bool) or not isinstance(gallery_id, int) or gallery_id < 0:
         raise IndexError_(f"gallery id must be a non-negative integer, got {gallery_id!r}")
     if not isinstance(model, str) or not model:
@@ -85,7 +89,10 @@ def collection_name(gallery_id: int, model: str) -> str:
     slug = _SLUG_CHARS.sub("_", model).strip("_")[:_SLUG_MAX] or "model"
     # The digest of the exact model string keeps names distinct when slugs collide.
     digest = hashlib.sha256(model.encode()).hexdigest()[:_DIGEST_CHARS]
-    name = f"{_NAME_PREFIX}_g{gallery_id}_{slug}_{digest}"
+    if namespace and not namespace.isalnum():
+        raise IndexError_(f"namespace must be letters and digits, got {namespace!r}")
+    home = f"_{namespace}" if namespace else ""
+    name = f"{_NAME_PREFIX}{home}_g{gallery_id}_{slug}_{digest}"
     assert len(name) <= MAX_NAME_LENGTH
     return name
 

@@ -92,6 +92,7 @@ class MilvusIndex:
         search_params: Params | None = None,
         connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
         request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+        namespace: str = "",
     ) -> None:
         if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim <= 0:
             raise IndexError_(f"index dim must be a positive integer, got {dim!r}")
@@ -102,7 +103,7 @@ class MilvusIndex:
         if not isinstance(request_timeout_s, int | float) or not request_timeout_s > 0:
             raise IndexError_(f"request timeout must be positive, got {request_timeout_s!r}")
         self._address: MilvusAddress = parse_url(url)
-        self._name = collection_name(gallery_id, model)
+        self._name = collection_name(gallery_id, model, namespace)
         self._dim = int(dim)
         self._index_type = index_type
         self._build_params = _params(build_params, "build params")

@@ -54,6 +54,7 @@ class MilvusOptions:
     index_type: str = "FLAT"
     build_params: dict[str, int | float | str] = field(default_factory=dict)
     search_params: dict[str, int | float | str] = field(default_factory=dict)
+    namespace: str = ""  # the home's: homes sharing a server never share a collection
 
 
 class FaissSlot:
@@ -190,6 +191,7 @@ def open_milvus(options: MilvusOptions, gallery_id: int, model: str, dim: int) -
         index_type=options.index_type,
         build_params=options.build_params,
         search_params=options.search_params,
+        namespace=options.namespace,
     )
     try:
         return MilvusSlot(index)
