@@ -16,6 +16,8 @@ from facetrail.services.examination import Examinations
 from facetrail.services.galleries import Galleries
 from facetrail.services.live import Deployments
 from facetrail.services.maintenance import IndexMaintenance
+from facetrail.services.record_exchange import RecordExchange
+from facetrail.services.repair import Repair
 from facetrail.services.retention import RetentionService
 from facetrail.services.search import Search
 from facetrail.services.subjects import Subjects
@@ -49,6 +51,8 @@ class Services:
     deployments: Deployments
     calibrations: Calibrations
     examinations: Examinations
+    records: RecordExchange
+    repair: Repair
 
 
 def build_services(kernel: Kernel) -> Services:
@@ -74,4 +78,6 @@ def build_services(kernel: Kernel) -> Services:
         deployments=Deployments(kernel),
         calibrations=Calibrations(kernel),
         examinations=Examinations(kernel),
+        records=RecordExchange(kernel),
+        repair=Repair(kernel),
     )

@@ -8,7 +8,9 @@ from facetrail.interfaces.api.routes import (
     authorisations,
     galleries,
     identification,
+    maintenance,
     oversight,
+    records,
     reports,
     watch,
 )
@@ -23,6 +25,8 @@ for module in (
     reports,
     oversight,
     accounts,
+    records,
+    maintenance,
 ):
     api.include_router(module.router)
 

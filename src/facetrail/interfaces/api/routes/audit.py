@@ -92,3 +92,10 @@ def audit_export(services: ServicesDep, context: ContextDep) -> Response:
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@router.post("/audit/checkpoint", response_model=dict[str, Any])
+def audit_checkpoint(services: ServicesDep, context: ContextDep) -> dict[str, Any]:
+    """A signed statement of the audit head (id, hash, count, time) for an overseer, with
+    the server's signing key (= `facetrail audit checkpoint`); audited."""
+    return services.audit_export.checkpoint(context)

@@ -11,7 +11,7 @@ from facetrail.errors import FacetrailError
 from facetrail.interfaces.api.deps import ContextDep, MetricsDep, PoolDep, ServicesDep
 from facetrail.interfaces.api.problems import PROBLEM_RESPONSES
 from facetrail.interfaces.api.routes.params import RecordId
-from facetrail.interfaces.api.uploads import read_image
+from facetrail.interfaces.api.uploads import read_image, read_probe
 from facetrail.services.examination import OutcomeInfo, OutcomeRequest
 from facetrail.services.results import SearchResult, VerifyResult
 from facetrail.services.search import DEFAULT_TOP, SearchRequest
@@ -26,14 +26,14 @@ async def search(
     context: ContextDep,
     pool: PoolDep,
     metrics: MetricsDep,
-    probe: Annotated[UploadFile, File(description="probe photo")],
+    probe: Annotated[UploadFile, File(description="probe photo or ANSI/NIST-ITL transaction")],
     gallery: Annotated[str, Form(min_length=1, max_length=200)],
     authorisation: Annotated[int, Form(ge=1, le=2**62)],
     top: Annotated[int, Form(ge=1, le=200)] = DEFAULT_TOP,
     pipeline: Annotated[str | None, Form(max_length=500)] = None,
 ) -> SearchResult:
     """Every face in the probe against the gallery, under an authorisation (= `search --json`)."""
-    data = await read_image(probe, "probe")
+    data = await read_probe(probe, "probe")
     request = SearchRequest(data, gallery, authorisation, top, pipeline or None)
     try:
         result = await pool.run(lambda: services.search.search(context, request))
