@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from facetrail.config import Settings
 from facetrail.core.kernel import Kernel
 from facetrail.facade import Facetrail
+from facetrail.interfaces.api.docs import install_docs
 from facetrail.interfaces.api.federation import router as federation_router
 from facetrail.interfaces.api.metrics import Metrics
 from facetrail.interfaces.api.pool import ModelPool
@@ -72,6 +73,7 @@ def create_app(
     app.middleware("http")(metrics.middleware)
     install_problem_handlers(app)
     app.include_router(system_router)
+    install_docs(app)
     app.include_router(api)
     # Partner-to-partner messages (signed bytes, not REST): outside the OpenAPI document.
     app.include_router(federation_router, include_in_schema=False)

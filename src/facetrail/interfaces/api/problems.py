@@ -102,3 +102,6 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (503, "busy or unavailable; see Retry-After"),
     )
 }
+
+# An operation anyone may call (no bearer token), as the OpenAPI document says it.
+OPEN_TO_ANYONE: dict[str, Any] = {"security": []}

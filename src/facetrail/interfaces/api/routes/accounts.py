@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, SecretStr
 from facetrail.core.access import ROLES
 from facetrail.core.context import Context
 from facetrail.interfaces.api.deps import ContextDep, ServicesDep
-from facetrail.interfaces.api.problems import PROBLEM_RESPONSES
+from facetrail.interfaces.api.problems import OPEN_TO_ANYONE, PROBLEM_RESPONSES
 from facetrail.interfaces.api.routes.params import RecordId
 from facetrail.services.users import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS, IssuedToken, UserInfo
 
@@ -42,7 +42,9 @@ class Bootstrap(BaseModel):
     display_name: str = Field(default="", max_length=200)
 
 
-@router.post("/users/bootstrap", response_model=IssuedToken, status_code=201)
+@router.post(
+    "/users/bootstrap", response_model=IssuedToken, status_code=201, openapi_extra=OPEN_TO_ANYONE
+)
 def bootstrap(body: Bootstrap, services: ServicesDep, context: ContextDep) -> IssuedToken:
     """Create the first administrator (only in a home without accounts, from loopback)."""
     return services.users.bootstrap(
@@ -50,7 +52,7 @@ def bootstrap(body: Bootstrap, services: ServicesDep, context: ContextDep) -> Is
     )
 
 
-@router.post("/tokens", response_model=IssuedToken, status_code=201)
+@router.post("/tokens", response_model=IssuedToken, status_code=201, openapi_extra=OPEN_TO_ANYONE)
 def issue_token(body: TokenRequest, services: ServicesDep) -> IssuedToken:
     """A new token for the named user, given their password (no bearer needed; audited)."""
     return services.users.token(
@@ -70,7 +72,7 @@ def revoke_token(
     services.users.revoke_token(context, token_id, body.reason)
 
 
-@router.get("/whoami")
+@router.get("/whoami", openapi_extra=OPEN_TO_ANYONE)
 def whoami(services: ServicesDep, context: ContextDep) -> dict[str, Any]:
     """Who the calls run as."""
     return services.users.whoami(context)

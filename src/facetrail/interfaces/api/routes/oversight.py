@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from facetrail.interfaces.api.deps import ContextDep, ServicesDep
-from facetrail.interfaces.api.problems import PROBLEM_RESPONSES
+from facetrail.interfaces.api.problems import OPEN_TO_ANYONE, PROBLEM_RESPONSES
 from facetrail.interfaces.api.routes.params import RecordId
 from facetrail.services.deletion import DeletionRequestInfo
 from facetrail.services.retention import DueImage, PolicyInfo, RetentionReport
@@ -150,7 +150,7 @@ def decide_deletion(
     )
 
 
-@router.get("/calibrations")
+@router.get("/calibrations", openapi_extra=OPEN_TO_ANYONE)
 def calibrations(services: ServicesDep, context: ContextDep) -> list[dict[str, object]]:
     """Every stored calibration, oldest first."""
     return [c.as_dict() for c in services.calibrations.list(context)]
