@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from tests.integration.api_support import PASSWORD, live_server, settings_for
 
 CLIP = "video/short_hamilton_clip.mp4"
 REFERENCES = "video/references"
+REASON = "wanted on warrant W-2291 (assault)"
 AUTH = {
     "purpose": "locate wanted people",
     "case": "OP-API-LIVE",
@@ -29,7 +31,7 @@ AUTH = {
 def _home(home: Path, shared_data: Path) -> dict[str, Any]:
     app = facetrail.open(home)
     app.enrol(shared_data / REFERENCES, gallery="watch", legal_basis="test", source="refs")
-    app.watchlists.create("hamilton", gallery="watch", reason="wanted on warrant")
+    app.watchlists.create("hamilton", gallery="watch", reason=REASON)
     admin_token = app.users.bootstrap("admin", PASSWORD).token
     app.close()
     admin = facetrail.open(home, user="admin", token=admin_token)
@@ -91,6 +93,8 @@ def test_deployment_over_the_api(tmp_path: Path, shared_data: Path) -> None:
         raised = server.state.deployments.raised_at(deployment)
         delays = [e["received"] - raised[e["alert_id"]] for e in events]
         assert max(delays) < 2.0, delays
+        # Each alert says why its subject is on the watchlist (the entry's frozen reason).
+        assert {e["reason"] for e in events} == {a["reason"] for a in listed} == {REASON}
         first = listed[-1]["alert_id"]
         image = op.get(f"/api/v1/alerts/{first}/image")
         assert image.status_code == 200 and image.content[:3] == b"\xff\xd8\xff"
@@ -99,6 +103,8 @@ def test_deployment_over_the_api(tmp_path: Path, shared_data: Path) -> None:
             json={"outcome": "confirmed", "note": "same face", "engagement": False},
         )
         assert decided.status_code == 200 and decided.json()["decided_by"] == "op"
+        assert decided.json()["reason"] == op.get(f"/api/v1/alerts/{first}").json()["reason"]
+        assert decided.json()["reason"] == REASON
         again = op.post(
             f"/api/v1/alerts/{first}/decision", json={"outcome": "rejected", "note": "x"}
         )
@@ -106,6 +112,14 @@ def test_deployment_over_the_api(tmp_path: Path, shared_data: Path) -> None:
         report = ao.get(f"/api/v1/deployments/{deployment}/report").json()
         assert report["alerts"] == len(listed) and report["confirmed"] == 1
         assert report["place"] == "theatre"
+        # The FOI figures over time: today's period holds these alerts and the decision.
+        today = datetime.now(UTC).date().isoformat()
+        foi = ao.get("/api/v1/reports/foi", params={"start": today, "end": today}).json()
+        assert foi["over_time"]["bucket"] == "day"
+        (period,) = foi["over_time"]["periods"]
+        assert period["period"] == today and period["alerts"] == len(listed)
+        assert (period["true_positives"], period["false_positives"]) == (1, 0)
+        assert period["undecided"] == len(listed) - 1
 
         second = op.post("/api/v1/deployments", json=body).json()["deployment_id"]
         time.sleep(2)

@@ -11,8 +11,8 @@ from collections import Counter
 
 import cv2
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Mapped, Session
 
 from facetrail.core.access import (
     AUDITOR,
@@ -29,7 +29,7 @@ from facetrail.errors import InvalidInputError, NotFoundError
 from facetrail.media.images import load_image
 from facetrail.services.crop_retention import purge_expired_crops
 from facetrail.services.live_results import AlertInfo, DeploymentReport
-from facetrail.store.live_models import Alert, Deployment
+from facetrail.store.live_models import Alert, Deployment, FrozenTemplate
 from facetrail.store.models import Authorisation
 from facetrail.store.types import utcnow
 
@@ -46,12 +46,24 @@ OUTCOMES = ("confirmed", "rejected", "no-action")
 MAX_NOTE_LENGTH = 4000
 
 
-def _info(alert: Alert, kernel: Kernel) -> AlertInfo:
+def _reason(deployment_id: Mapped[int] | int, subject: Mapped[str] | str) -> Select[tuple[str]]:
+    """Why the alert's subject is on the watchlist: the reason frozen with the version the
+    deployment ran (what the authorisation covered, not a later edit); none once erased."""
+    return (
+        select(FrozenTemplate.reason)
+        .join(Deployment, Deployment.watchlist_version_id == FrozenTemplate.version_id)
+        .where(Deployment.id == deployment_id, FrozenTemplate.subject_external_id == subject)
+        .limit(1)
+    )
+
+
+def _info(alert: Alert, kernel: Kernel, reason: str | None) -> AlertInfo:
     """An alert as shown, its files as paths under this home."""
     return AlertInfo(
         alert_id=alert.id,
         deployment_id=alert.deployment_id,
         subject=alert.subject_external_id,
+        reason=reason,
         score=alert.score,
         threshold=alert.threshold,
         frame=alert.frame,
@@ -76,6 +88,11 @@ def _info(alert: Alert, kernel: Kernel) -> AlertInfo:
     )
 
 
+def _reason_of(session: Session, alert: Alert) -> str | None:
+    """The watchlist reason of one loaded alert."""
+    return session.scalar(_reason(alert.deployment_id, alert.subject_external_id))
+
+
 class Alerts:
     """The alerts of one facetrail home."""
 
@@ -89,19 +106,22 @@ class Alerts:
         """Alerts, newest first (of one deployment, or only those awaiting a decision)."""
         purge_expired_crops(self.kernel, context)
         with self.kernel.database.reader() as session:
-            query = select(Alert).order_by(Alert.id.desc())
+            query = select(
+                Alert, _reason(Alert.deployment_id, Alert.subject_external_id).scalar_subquery()
+            ).order_by(Alert.id.desc())
             if deployment is not None:
                 query = query.where(Alert.deployment_id == deployment)
             if undecided:
                 query = query.where(Alert.outcome.is_(None))
-            return [_info(a, self.kernel) for a in session.scalars(query)]
+            return [_info(a, self.kernel, reason) for a, reason in session.execute(query)]
 
     @requires(ALERTS_READ)
     def show(self, context: Context, alert_id: int) -> AlertInfo:
         """One alert with its crop and reference paths."""
         purge_expired_crops(self.kernel, context)
         with self.kernel.database.reader() as session:
-            return _info(self._get(session, alert_id), self.kernel)
+            alert = self._get(session, alert_id)
+            return _info(alert, self.kernel, _reason_of(session, alert))
 
     @requires(ALERTS_READ)
     def side_by_side(self, context: Context, alert_id: int) -> bytes:
@@ -186,7 +206,7 @@ class Alerts:
                     "note": cleaned,
                 },
             )
-            return _info(alert, self.kernel)
+            return _info(alert, self.kernel, _reason_of(session, alert))
 
     @requires(REPORT_DEPLOYMENT)
     def report(self, context: Context, deployment_id: int) -> DeploymentReport:

@@ -101,6 +101,9 @@ class AlertInfo(BaseModel):
     alert_id: int
     deployment_id: int
     subject: str
+    reason: str | None = Field(
+        default=None, description="why the subject is on the watchlist (as frozen for the run)"
+    )
     score: float
     threshold: float
     frame: int

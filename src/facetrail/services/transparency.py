@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam, inspect, select, text
+from sqlalchemy import String, bindparam, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
 from facetrail.errors import ConflictError, InvalidInputError, NotFoundError
 from facetrail.services.federation_counts import federation_counts
+from facetrail.services.foi_timeline import timeline
 from facetrail.services.retention_policy import effective_retain_until, policies_in_force
 from facetrail.store.models import AuditEntry, Authorisation, Gallery, Image, Subject
 from facetrail.store.oversight_models import DeletionRequest, Dpia
@@ -216,6 +217,7 @@ class TransparencyService:
                 ),
                 "deployments": _deployments(session, begin, finish),
                 "alerts": _alerts(session, begin, finish),
+                "over_time": timeline(entries, _alert_times(session, begin, finish), start, end),
                 "images": _images(session, entries, end),
                 "deletion_requests": _deletion_requests(session, begin, finish),
                 "collaborations": {
@@ -459,6 +461,22 @@ def _deployments(session: Session, begin: datetime, finish: datetime) -> dict[st
     except SQLAlchemyError as error:
         return {**empty, "error": f"deployments table unreadable: {error.__class__.__name__}"}
     return {"available": True, "count": count, "faces_processed": int(faces), "alerts": int(alerts)}
+
+
+def _alert_times(
+    session: Session, begin: datetime, finish: datetime
+) -> list[tuple[datetime, str | None]]:
+    """When each alert of the window was raised and its decision (none without live tables)."""
+    if not _has_table(session, "alerts"):
+        return []
+    query = _between(
+        "SELECT created_at, outcome FROM alerts WHERE created_at >= :begin AND created_at < :finish"
+    ).columns(created_at=UTCDateTime(), outcome=String())
+    try:
+        rows = session.execute(query, {"begin": begin, "finish": finish})
+        return [(row.created_at, row.outcome) for row in rows]
+    except SQLAlchemyError:
+        return []  # the alert totals say the table is unreadable
 
 
 def _alerts(session: Session, begin: datetime, finish: datetime) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from facetrail.interfaces.web.caller import CallerDep, PostCallerDep
+from facetrail.interfaces.web.charts import time_chart
 from facetrail.interfaces.web.render import TEMPLATES, keep_session, page
 
 router = APIRouter(include_in_schema=False)
@@ -114,12 +115,20 @@ def foi_page(
         )
         if bars
     ]
+    over_time = report.get("over_time") or {}
+    time_charts = [
+        time_chart("alerts-over-time", "Alerts and true/false positives over time", over_time,
+                   ("alerts", "true_positives", "false_positives", "no_action")),
+        time_chart("work-over-time", "Searches and images enrolled over time", over_time,
+                   ("searches", "images_enrolled")),
+    ]  # fmt: skip
     return page(
         request,
         "foi.html",
         caller,
         start=start,
         end=end,
+        time_charts=time_charts,
         charts=charts,
         report_json=json.dumps(report, indent=2, default=str),
     )

@@ -38,6 +38,14 @@
       " score " + alert.score.toFixed(3) + " vs threshold " + alert.threshold.toFixed(3) +
       " at " + alert.time_s.toFixed(1) + " s"));
     article.appendChild(text);
+    var reason = document.createElement("p");
+    reason.className = "reason";
+    reason.appendChild(document.createTextNode("on the watchlist for: "));
+    var why = document.createElement("span");
+    why.className = "why";
+    why.textContent = alert.reason || "(no reason held: the entry was erased)";  // text, never HTML
+    reason.appendChild(why);
+    article.appendChild(reason);
     var form = document.createElement("form");
     form.method = "post";
     form.action = "/alerts/" + alert.alert_id + "/decide";
