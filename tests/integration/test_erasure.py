@@ -284,6 +284,7 @@ def test_erasure_leaves_nothing_of_the_person_and_the_original_unchanged(
     assert len(alerts_after) == len(alerts_before)
     erased = [a for a in alerts_after if a["alert_id"] in person["alert_ids"]]
     assert erased and all(a["subject"] == "(erased)" and a["crop_path"] is None for a in erased)
+    assert all(a["reason"] is None for a in erased)  # no watchlist reason kept of the person
     # The original home: every file and every answer as before.
     assert _files(original) == files_before
     assert _results(original) == results_before
