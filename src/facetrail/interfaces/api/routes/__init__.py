@@ -6,6 +6,7 @@ from facetrail.interfaces.api.routes import (
     accounts,
     audit,
     authorisations,
+    federated,
     galleries,
     identification,
     oversight,
@@ -23,6 +24,7 @@ for module in (
     reports,
     oversight,
     accounts,
+    federated,
 ):
     api.include_router(module.router)
 
