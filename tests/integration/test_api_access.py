@@ -166,6 +166,8 @@ ENDPOINTS: list[tuple[str, str, str, str, Request]] = [
      _json({"release": True})),
     ("GET", "/api/v1/federation/exchanges", "/api/v1/federation/exchanges", "federation.read",
      _none),
+    ("POST", "/api/v1/federation/exchanges/{exchange_id}/erase",
+     "/api/v1/federation/exchanges/999/erase", "deletion.decide", _json({"reason": "wrong"})),
     ("GET", "/api/v1/federation/report", "/api/v1/federation/report?partner=B",
      "federation.read", _none),
     ("GET", "/api/v1/federation/node", "/api/v1/federation/node", "federation.read", _none),

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,10 @@ class Node:
         return httpx.Client(base_url=self.url, headers=headers, timeout=FIRST_TIMEOUT + 30)
 
     def audit(self) -> tuple[bool, list[dict[str, Any]]]:
-        app = facetrail.open(self.home, create=False)
+        auditor = access.AUDITOR
+        app = facetrail.open(
+            self.home, create=False, user=self.names[auditor], token=self.tokens[auditor]
+        )
         try:
             return app.verify_audit().ok, app.audit_entries()
         finally:
@@ -150,8 +154,9 @@ def pair(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Iterator[
     with facetrail.open(
         homes["A"], user=officer, token=_tokens(homes["A"], {"o": officer})["o"]
     ) as app:
+        grant = {k: v for k, v in AUTH.items() if k not in ("officer", "rank")}
         authorisation = app.authorise(
-            **AUTH, galleries=["custody"], for_user=names["A"][access.INVESTIGATOR]
+            **grant, galleries=["custody"], for_user=names["A"][access.INVESTIGATOR]
         ).id
     nodes = {
         n: Node(n, homes[n], servers[n][1], servers[n][0], names[n], _tokens(homes[n], names[n]))
@@ -255,6 +260,21 @@ def test_api_step1_step2_with_approval_at_the_partner(pair: Pair) -> None:
     }
     (approval,) = [e for e in theirs if e["action"] == "federation.release.approve"]
     assert approval["actor"] == pair.b.names[access.AUTHORISING_OFFICER]
+
+    # A keeps the record until its policy for B says; then `retention run` erases it.
+    kept = datetime.fromisoformat(collected["record"]["retain_until"])
+    assert timedelta(days=29) < kept - datetime.now(UTC) <= timedelta(days=30)
+    with pair.a.client(access.ADMINISTRATOR) as client:
+        early = client.post("/api/v1/retention/run", json={"dry_run": True}).json()
+        assert early["received_records_due"] == 0
+        after = (kept + timedelta(days=1)).date().isoformat()
+        run = client.post("/api/v1/retention/run", json={"today": after}).json()
+        assert run["received_records_deleted"] >= 1, run
+    with pair.a.client(access.AUDITOR) as client:
+        listed = client.get("/api/v1/federation/exchanges").json()
+    rows = [x for x in listed if x["request_id"] == rid]
+    released = [x for x in rows if x["status"] == "released"]
+    assert released and all(x["erased_at"] and x["note"] == "" for x in released)
 
 
 @pytest.fixture(scope="module")

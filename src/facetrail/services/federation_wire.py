@@ -40,9 +40,13 @@ class UnknownPartnerError(AuthorisationError):
 class TransportTimeout(FacetrailError):
     """The partner did not answer within the bound."""
 
+    http_status = 504
+
 
 class TransportFailure(FacetrailError):
     """The partner could not be reached or answered with something that is not a message."""
+
+    http_status = 502
 
 
 def find_partner(session: Session, name: str, *, active: bool = True) -> Partner:

@@ -376,6 +376,25 @@ def federated_approve(
     out.print(f"release {info.id} to {info.partner}: {info.status}")
 
 
+@federated_app.command("erase")
+def federated_erase(
+    exchange_id: Annotated[
+        int, typer.Argument(help="a record received from a partner (`federated releases`)")
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="why it is erased (audited)")],
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Erase a record a partner released to us (every copy of that release), audited."""
+    info = run_with_app(
+        home, lambda a: a.exchanges.erase_received(exchange_id, reason), create=True
+    )
+    if as_json:
+        print_json(info)
+        return
+    out.print(f"record {info.id} from {info.partner} ({info.reference}) erased")
+
+
 @federated_app.command("refuse")
 def federated_refuse(
     exchange_id: Annotated[int, typer.Argument(help="release request id (`federated releases`)")],

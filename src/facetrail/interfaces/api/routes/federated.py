@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from facetrail.interfaces.api.deps import ContextDep
 from facetrail.interfaces.api.federated_services import FederationDep
-from facetrail.interfaces.api.problems import PROBLEM_RESPONSES
+from facetrail.interfaces.api.problems import PROBLEM, PROBLEM_RESPONSES, Problem
 from facetrail.interfaces.api.routes.params import Name, RecordId
 from facetrail.interfaces.api.uploads import read_image
 from facetrail.services.federated_exchange import ConfirmRequest
@@ -80,7 +80,15 @@ class Confirm(BaseModel):
     timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
 
 
-@router.post("/searches/{request_id}/confirm", response_model=ExchangeResult)
+PARTNER_FAILURES: dict[int | str, dict[str, Any]] = {
+    502: {"model": Problem, "content": {PROBLEM: {}}, "description": "partner unreachable"},
+    504: {"model": Problem, "content": {PROBLEM: {}}, "description": "partner did not answer"},
+}
+
+
+@router.post(
+    "/searches/{request_id}/confirm", response_model=ExchangeResult, responses=PARTNER_FAILURES
+)
 async def confirm(
     request_id: Name, body: Confirm, federation: FederationDep, context: ContextDep
 ) -> ExchangeResult:
@@ -130,6 +138,18 @@ def exchanges(
     if overdue:
         return federation.exchanges.overdue(context)
     return federation.exchanges.releases(context, pending_only=pending)
+
+
+class Erase(BaseModel):
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+@router.post("/exchanges/{exchange_id}/erase", response_model=ReleaseInfo)
+def erase_received(
+    exchange_id: RecordId, body: Erase, federation: FederationDep, context: ContextDep
+) -> ReleaseInfo:
+    """Erase a record a partner released to us, every copy of that release (audited)."""
+    return federation.exchanges.erase_received(context, exchange_id, body.reason)
 
 
 @router.get("/report", response_model=dict[str, Any])

@@ -1,6 +1,6 @@
 """federation: records received in step 2 carry a retention date and an erasure time
 
-Revision ID: 0011_federation_received_retention
+Revision ID: 0011_federation_retention
 Revises: 0005_federation
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 import facetrail.store.types
 
-revision = "0011_federation_received_retention"
+revision = "0011_federation_retention"
 down_revision = "0005_federation"
 branch_labels = None
 depends_on = None
