@@ -34,6 +34,7 @@ from facetrail.records import read_transaction
 from facetrail.security.messages import Signed, open_signed
 from facetrail.security.signing import new_private_key, public_pem
 from facetrail.security.tls import pinned_context
+from facetrail.store.router_nodes import add_node, load_nodes, remove_node
 from tests.federation_support import AUTH
 from tests.milvus_server import free_port
 
@@ -373,23 +374,46 @@ def test_router_refusal_reaches_the_node_signed_and_verified(federation: Federat
     router_key = f.work / "router-key.pem"
     router_key.write_text(cli("router", "key", "--home", str(f.router_home)).stdout)
 
-    def ask(*extra: str) -> dict[str, dict[str, Any]]:
-        return _by_partner(
-            cli_json(
-                "--home", str(f.homes["A"]), "federated", "search", str(f.probe),
-                "--partners", "B,D", "--authorisation", str(f.authorisation), "--top", "3",
-                "--timeout", str(FIRST_TIMEOUT), *_via(f), *extra,
-            )
+    def ask(*extra: str) -> dict[str, Any]:
+        return cli_json(
+            "--home", str(f.homes["A"]), "federated", "search", str(f.probe),
+            "--partners", "B,D", "--authorisation", str(f.authorisation), "--top", "3",
+            "--timeout", str(FIRST_TIMEOUT), *_via(f), *extra,
         )  # fmt: skip
 
-    verified = ask("--router-key", str(router_key))
+    result = ask("--router-key", str(router_key))
+    verified = _by_partner(result)
     assert verified["D"]["status"] == "refused", verified["D"]
     assert verified["D"]["reason"] == "router: no node 'D' behind this router"
     assert verified["B"]["status"] == "hit"
-    unverified = ask()
+    unverified = _by_partner(ask())
     assert unverified["D"]["status"] == "error" and "--router-key" in unverified["D"]["reason"]
     assert unverified["B"]["status"] == "hit"
     cli("--home", str(f.homes["A"]), "partners", "remove", "D", "--reason", "test over")
+
+    # Step 2 refused by the router (B left it after step 1): a signed, verified refusal.
+    nodes = load_nodes(f.router_home)
+    remove_node(f.router_home, "B")
+    try:
+        confirmed = cli_json(
+            "--home", str(f.homes["A"]), "federated", "confirm", result["request_id"],
+            verified["B"]["candidates"][0]["reference"], "--note", "same person",
+            *_via(f), "--router-key", str(router_key),
+        )  # fmt: skip
+    finally:
+        b = nodes["B"]
+        add_node(f.router_home, "B", b.url, b.public_key, b.tls_certificate)
+    assert confirmed["status"] == "refused" and confirmed["record"] is None
+    assert confirmed["reason"] == "router: no node 'B' behind this router"
+    _, entries = _audit(f.homes["A"])
+    (refused,) = [
+        e
+        for e in entries
+        if e["action"] == "federation.confirm" and e["details"].get("by") == "router"
+    ]
+    assert (
+        refused["outcome"] == "refused" and refused["details"]["request_id"] == result["request_id"]
+    )
 
 
 def test_hung_then_killed_partner_times_out_alone(federation: Federation) -> None:
