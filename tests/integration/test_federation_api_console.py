@@ -352,3 +352,22 @@ def test_console_federated_search_confirm_approve_collect(
         for e in entries
     )
     assert json.dumps(entries).count(reference) >= 3  # issued, confirmed, approved
+
+
+def test_console_federation_pages_are_refused_to_other_roles(pair: Pair) -> None:
+    from tests.integration.console_support import sign_in
+
+    checks = [
+        (pair.a, access.OPERATOR, "/federated"),
+        (pair.a, access.AUDITOR, "/federated"),
+        (pair.b, access.INVESTIGATOR, "/federated/releases"),
+        (pair.b, access.OPERATOR, "/federated/releases"),
+    ]
+    for node, role, path in checks:
+        with httpx.Client(base_url=node.url, timeout=60) as browser:
+            sign_in(browser, node.names[role])
+            home = browser.get("/home").text
+            assert f'href="{path}"' not in home, (role, path)
+            assert browser.get(path).status_code == 403, (role, path)
+            forged = browser.post("/federated/releases/1", data={"decision": "release"})
+            assert forged.status_code == 403 and "CSRF" in forged.text  # no token: refused

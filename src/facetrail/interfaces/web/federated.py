@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from facetrail.errors import FacetrailError
 from facetrail.interfaces.api.federated_services import federation_services
+from facetrail.interfaces.api.routes.params import RecordId
 from facetrail.interfaces.api.uploads import read_image
 from facetrail.interfaces.web.caller import Caller, CallerDep, PostCallerDep
 from facetrail.interfaces.web.render import page
@@ -117,7 +118,7 @@ def releases_page(request: Request, caller: CallerDep) -> Response:
 def decide(
     request: Request,
     caller: PostCallerDep,
-    exchange_id: int,
+    exchange_id: RecordId,
     decision: Annotated[str, Form(pattern="^(release|refuse)$")],
     reason: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
