@@ -31,7 +31,10 @@ import pytest
 
 import facetrail
 from facetrail.records import read_transaction
+from facetrail.security.messages import Signed, open_signed
+from facetrail.security.signing import new_private_key, public_pem
 from facetrail.security.tls import pinned_context
+from facetrail.store.router_nodes import add_node, load_nodes, remove_node
 from tests.federation_support import AUTH
 from tests.milvus_server import free_port
 
@@ -345,6 +348,72 @@ def test_router_refuses_an_unregistered_sender(federation: Federation) -> None:
         verify=pinned_context(f.router_certificate.read_bytes()),
     )
     assert response.status_code == 403 and "not a node of this router" in response.text
+    # The refusal is the router's own word, signed with its key (`router key`).
+    key = cli("router", "key", "--home", str(f.router_home)).stdout
+    signed = Signed(
+        response.content,
+        response.headers["x-facetrail-sender"],
+        response.headers["x-facetrail-signature"],
+    )
+    refusal = open_signed(signed, lambda _name: key)
+    assert refusal.sender == "router" and refusal.kind == "router.refusal"
+    assert refusal.recipient == "X" and refusal.meta["status"] == "refused"
+
+
+def test_router_refusal_reaches_the_node_signed_and_verified(federation: Federation) -> None:
+    """A asks, through the router, a partner the router does not know: the router refuses,
+    signed; with the router's key A reports that partner refused (and why), without it
+    A says the answer cannot be verified. B still answers in the same search."""
+    f = federation
+    d_key = f.work / "D.pem"
+    d_key.write_text(public_pem(new_private_key()))
+    cli(
+        "--home", str(f.homes["A"]), "partners", "add", "D", "--url", "http://127.0.0.1:9",
+        "--public-key", str(d_key), "--policy", str(f.work / "a-policy.toml"),
+    )  # fmt: skip
+    router_key = f.work / "router-key.pem"
+    router_key.write_text(cli("router", "key", "--home", str(f.router_home)).stdout)
+
+    def ask(*extra: str) -> dict[str, Any]:
+        return cli_json(
+            "--home", str(f.homes["A"]), "federated", "search", str(f.probe),
+            "--partners", "B,D", "--authorisation", str(f.authorisation), "--top", "3",
+            "--timeout", str(FIRST_TIMEOUT), *_via(f), *extra,
+        )  # fmt: skip
+
+    result = ask("--router-key", str(router_key))
+    verified = _by_partner(result)
+    assert verified["D"]["status"] == "refused", verified["D"]
+    assert verified["D"]["reason"] == "router: no node 'D' behind this router"
+    assert verified["B"]["status"] == "hit"
+    unverified = _by_partner(ask())
+    assert unverified["D"]["status"] == "error" and "--router-key" in unverified["D"]["reason"]
+    assert unverified["B"]["status"] == "hit"
+    cli("--home", str(f.homes["A"]), "partners", "remove", "D", "--reason", "test over")
+
+    # Step 2 refused by the router (B left it after step 1): a signed, verified refusal.
+    nodes = load_nodes(f.router_home)
+    remove_node(f.router_home, "B")
+    try:
+        confirmed = cli_json(
+            "--home", str(f.homes["A"]), "federated", "confirm", result["request_id"],
+            verified["B"]["candidates"][0]["reference"], "--note", "same person",
+            *_via(f), "--router-key", str(router_key),
+        )  # fmt: skip
+    finally:
+        b = nodes["B"]
+        add_node(f.router_home, "B", b.url, b.public_key, b.tls_certificate)
+    assert confirmed["status"] == "refused" and confirmed["record"] is None
+    assert confirmed["reason"] == "router: no node 'B' behind this router"
+    _, entries = _audit(f.homes["A"])
+    (refused,) = [
+        e
+        for e in entries
+        if e["action"] == "federation.confirm" and e["details"].get("by") == "router"
+    ]
+    assert (
+        refused["outcome"] == "refused" and refused["details"]["request_id"] == result["request_id"]
+    )
 
 
 def test_hung_then_killed_partner_times_out_alone(federation: Federation) -> None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
-from facetrail.errors import AuthorisationError
+from facetrail.errors import AuthorisationError, InvalidInputError
 from facetrail.facade import Facetrail
 from facetrail.records import read_transaction
 from facetrail.services.federated_exchange import ConfirmRequest, FederatedExchange
@@ -194,6 +194,161 @@ def test_foi_report_counts_federation_per_partner(federation) -> None:
     assert b["federation"]["step2_released"] >= 1  # the releases of the tests before
     refusals = c["federation"]["partners"]["A"]["refusals_by_reason"]
     assert any("offence category 'burglary'" in reason for reason in refusals)
+
+
+def _checkpoint(node: Facetrail) -> None:
+    """Fold SQLite's write-ahead log into the database file, so a file scan sees all."""
+    import sqlite3
+
+    for wal in node.kernel.home.rglob("*-wal"):
+        database = wal.with_name(wal.name.removesuffix("-wal"))
+        connection = sqlite3.connect(database, isolation_level=None)
+        try:
+            busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            assert busy == 0, f"could not checkpoint {database}"
+        finally:
+            connection.close()
+
+
+def _home_holds(node: Facetrail, needles: list[bytes]) -> list[str]:
+    """Files of the node's home that hold any of `needles` (raw bytes)."""
+    _checkpoint(node)
+    found = []
+    for path in sorted(p for p in node.kernel.home.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        found += [f"{path.name}: {needle[:12]!r}" for needle in needles if needle in data]
+    return found
+
+
+def test_received_record_has_a_retention_date_and_retention_run_erases_it(federation) -> None:
+    """A keeps what B released only for A's policy period for B; then nothing of it stays."""
+    from datetime import date
+
+    from facetrail.services.federation_policy import policy_from
+
+    nodes, transport, probe = federation
+    a = nodes["A"]
+    keep_a_week = {"galleries": ["custody"], "received_retention_days": 7}
+    a.partners.set_policy("B", policy_from(keep_a_week))
+    result = _search(nodes, transport, probe)
+    hit = next(p for p in result.partners if p.partner == "B").candidates[0]
+    exchange = FederatedExchange(a.kernel, transport)
+    answer = exchange.confirm(
+        a.context(), ConfirmRequest(result.request_id, hit.reference, "scar under left eye agrees")
+    )
+    assert answer.status == "released" and answer.record is not None
+    kept = datetime.fromisoformat(answer.record["retain_until"])
+    assert timedelta(days=6, hours=23) < kept - utcnow() <= timedelta(days=7)
+    image = read_transaction(base64.b64decode(answer.record["type10"]), "released").face_images[0]
+    (row,) = [r for r in a.exchanges.releases() if r.request_id == result.request_id]
+    assert row.retain_until == kept and row.erased_at is None
+    # Short slices: a long blob is split over SQLite overflow pages (4-byte links between).
+    slices = [image.data[i : i + 48] for i in range(0, min(len(image.data), 20_000), 2_500)]
+    needles = [*slices, b"scar under left eye agrees"]
+    on_sqlite = a.kernel.database.engine.dialect.name == "sqlite"
+    if on_sqlite and not a.kernel.sealer.enabled:  # unsealed: the bytes as they came
+        assert _home_holds(a, slices)
+    assert a.retention.run(today=date.today()).received_records_deleted == 0  # not due yet
+    due = a.retention.run(today=(kept + timedelta(days=1)).date(), dry_run=True)
+    assert due.received_records_due >= 1 and due.received_records_deleted == 0
+    report = a.retention.run(today=(kept + timedelta(days=1)).date())
+    assert report.received_records_deleted >= 1
+    (row,) = [r for r in a.exchanges.releases() if r.request_id == result.request_id]
+    assert row.erased_at is not None and row.note == "" and row.status == "released"
+    with a.kernel.reader() as session:
+        stored = session.get(Exchange, row.id)
+        assert stored.record is None and stored.transaction is None
+    later = [r for r in a.exchanges.releases() if r.direction == "out" and r.erased_at is None]
+    assert all(r.retain_until > kept for r in later if r.retain_until)  # not due: kept
+    # Earlier tests' copies of the same person (kept 30 days, the default) go too, later:
+    a.retention.run(today=(utcnow() + timedelta(days=31)).date())
+    assert _home_holds(a, needles) == []  # nothing of the person survives at A
+    erased = [e for e in a.audit_entries() if e["action"] == "retention.delete.received"]
+    assert any(e["details"]["request_id"] == result.request_id for e in erased)
+    assert PERSON not in str([e["details"] for e in erased])
+    assert a.verify_audit().ok
+    a.partners.set_policy("B", policy_from({"galleries": ["custody"]}))
+
+
+def test_received_record_erased_on_request(federation) -> None:
+    """A deletion granted for a received record empties every copy of that release."""
+    nodes, transport, probe = federation
+    a = nodes["A"]
+    result = _search(nodes, transport, probe)
+    hit = next(p for p in result.partners if p.partner == "B").candidates[0]
+    exchange = FederatedExchange(a.kernel, transport)
+    request = ConfirmRequest(result.request_id, hit.reference, "same person on comparison")
+    exchange.confirm(a.context(), request)
+    exchange.confirm(a.context(), request)  # collected twice: two copies
+    rows = [r for r in a.exchanges.releases() if r.request_id == result.request_id]
+    assert len(rows) == 2 and all(r.retain_until for r in rows)
+    with pytest.raises(InvalidInputError, match="--reason"):
+        a.exchanges.erase_received(rows[0].id, " ")
+    a.exchanges.erase_received(rows[0].id, "B notified the record was wrongly held")
+    after = [r for r in a.exchanges.releases() if r.request_id == result.request_id]
+    assert all(r.erased_at is not None for r in after)
+    with a.kernel.reader() as session:
+        assert all(session.get(Exchange, r.id).record is None for r in after)
+    audited = [
+        e
+        for e in a.audit_entries()
+        if e["action"] == "federation.received.erase" and e["outcome"] == "ok"
+    ]
+    assert len(audited) == 2 and audited[-1]["details"]["reason"].startswith("B notified")
+
+
+def test_dpia_check_covers_federation_on_both_sides(federation) -> None:
+    """A's searches and confirmations need their authorisation's DPIA; B's answers and
+    releases need the DPIA its policy for A cites (and a policy cannot cite an unrecorded one)."""
+    from datetime import date
+
+    from facetrail.errors import NotFoundError
+    from facetrail.services.federation_policy import policy_from
+
+    nodes, transport, probe = federation
+    a, b = nodes["A"], nodes["B"]
+
+    def findings(node: Facetrail, request_id: str) -> dict[str, str]:
+        ids = {
+            e["id"] for e in node.audit_entries() if e["details"].get("request_id") == request_id
+        }
+        return {f.action: f.problem for f in node.reports.dpia_check() if f.audit_id in ids}
+
+    result = _search(nodes, transport, probe)
+    hit = next(p for p in result.partners if p.partner == "B").candidates[0]
+    FederatedExchange(a.kernel, transport).confirm(
+        a.context(), ConfirmRequest(result.request_id, hit.reference, "same person")
+    )
+    mine, theirs = findings(a, result.request_id), findings(b, result.request_id)
+    assert "cites no DPIA" in mine["federation.search"]
+    assert "cites no DPIA" in mine["federation.confirm"]
+    assert theirs["federation.answer.search"].startswith("answered partner A under A's policy v")
+    assert theirs["federation.answer.search"].endswith(", which cites no DPIA")
+    assert "which cites no DPIA" in theirs["federation.answer.confirm"]
+
+    with pytest.raises(NotFoundError, match=r"DPIA 'DPIA-FED', which is not recorded"):
+        b.partners.set_policy("A", policy_from({"galleries": ["custody"], "dpia": "DPIA-FED"}))
+    for node in (a, b):
+        node.dpias.add(
+            "DPIA-FED",
+            title="Prüm II facial image exchange",
+            version="1",
+            approved_on=date(2026, 1, 1),
+            approver="DPO",
+        )
+    b.partners.set_policy(
+        "A", policy_from({"galleries": ["custody"], "max_candidates": 5, "dpia": "DPIA-FED"})
+    )
+    covered = a.authorise(**AUTH, galleries=["custody"], dpia="DPIA-FED").id
+    request = FederatedSearchRequest(probe, ("B",), covered, top=3)
+    again = FederatedSearch(a.kernel, transport).search(a.context(), request)
+    hit = again.partners[0].candidates[0]
+    FederatedExchange(a.kernel, transport).confirm(
+        a.context(), ConfirmRequest(again.request_id, hit.reference, "same person")
+    )
+    assert findings(a, again.request_id) == {}
+    assert findings(b, again.request_id) == {}
+    b.partners.set_policy("A", policy_from({"galleries": ["custody"], "max_candidates": 5}))
 
 
 def test_erased_subject_is_never_released(federation) -> None:

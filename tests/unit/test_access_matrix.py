@@ -62,6 +62,7 @@ UNCHECKED = {
     "audit_export.default_key_path",
     # A partner's message is authenticated by its Ed25519 signature, not by a user account.
     "answering.answer",
+    "node.published",  # a node's public identity: what any partner may fetch
 }
 AUTH = {
     "purpose": "identify a suspect",
@@ -251,6 +252,12 @@ CALLS: list[tuple[str, str, Call]] = [
         lambda a, r, t: a.exchanges.decide(999, release=True),
     ),
     ("exchanges.overdue", "federation.read", lambda a, r, t: a.exchanges.overdue()),
+    ("exchanges.pending", "federation.approve", lambda a, r, t: a.exchanges.pending()),
+    (
+        "exchanges.erase_received",
+        "deletion.decide",
+        lambda a, r, t: a.exchanges.erase_received(999, "the partner withdrew it"),
+    ),
     ("exchanges.report", "federation.read", lambda a, r, t: a.exchanges.report("nobody")),
 ]
 

@@ -15,7 +15,8 @@ from facetrail.security.freshness import new_nonce
 from facetrail.security.signing import SignatureError, sign, verify
 
 VERSION = 1
-KINDS = ("search", "search.answer", "confirm", "confirm.answer")
+KINDS = ("search", "search.answer", "confirm", "confirm.answer", "router.refusal")
+ROUTER_SENDER = "router"  # who the router's own (signed) answers are from
 MAX_BODY = 64 * 1024 * 1024
 SENDER_HEADER = "x-facetrail-sender"
 SIGNATURE_HEADER = "x-facetrail-signature"

@@ -35,6 +35,7 @@ from facetrail.index.catalog import bump_generation
 from facetrail.security.keyring import is_sealed
 from facetrail.store.blobs import PhotoStore
 from facetrail.store.erasure_models import ErasureJob
+from facetrail.store.federation_models import Exchange
 from facetrail.store.live_models import Alert, FrozenTemplate, WatchlistVersion
 from facetrail.store.models import Gallery, Image, Subject, Template
 from facetrail.store.oversight_models import DeletionRequest
@@ -194,6 +195,46 @@ def erase_images(
     erasure.sha256s = _unused(session, Image.sha256, erasure.sha256s)
     erasure.job_id = _journal(session, erasure, actor=actor, action=action)
     return erasure
+
+
+def erase_received_records(
+    session: Session, rows: list[Exchange], *, actor: str, action: str, reason: str
+) -> int:
+    """Empty records received from partners (core data, Type-10 images, the note), audited.
+
+    The row keeps what is not the person: request id, partner, opaque reference, status,
+    and when and why it was erased. Nothing of the record stays outside these rows (the
+    received transaction is only ever stored sealed in `Exchange.transaction`).
+    """
+    now = utcnow()
+    erased = 0
+    for row in rows:
+        if row.erased_at is not None or (row.record is None and row.transaction is None):
+            continue
+        images = len((row.record or {}).get("images") or [])
+        row.record = None
+        row.transaction = None
+        row.note = ""
+        row.erased_at = now
+        erased += 1
+        append_audit(
+            session,
+            actor=actor,
+            action=action,
+            outcome="ok",
+            target=row.request_id,
+            details={
+                "request_id": row.request_id,
+                "partner": row.partner,
+                "reference": row.reference,
+                "exchange_id": row.id,
+                "images": images,
+                "retain_until": row.retain_until.isoformat() if row.retain_until else None,
+                "reason": reason,
+            },
+        )
+    session.flush()
+    return erased
 
 
 def _erase_frozen_copies(session: Session, erasure: Erasure, image_ids: list[int]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -28,14 +28,20 @@ from facetrail.errors import AuthorisationError, FacetrailError, InvalidInputErr
 from facetrail.records import read_provenance, read_transaction, subject_of
 from facetrail.records.standard import SUBJECT_FIELD
 from facetrail.security.messages import new_message, open_signed, seal
+from facetrail.services.erasure import erase_received_records
 from facetrail.services.federation_results import ExchangeResult, ReleaseInfo
 from facetrail.services.federation_wire import (
     HttpTransport,
     Transport,
+    TransportFailure,
+    TransportTimeout,
     check_reply,
+    current_policy,
     destination,
     find_partner,
+    is_from_router,
     pin_for,
+    router_answer,
 )
 from facetrail.store.federation_models import Exchange, IssuedReference, OutgoingQuery
 from facetrail.store.models import AuditEntry
@@ -55,6 +61,10 @@ APPROVE = declare(
 READ = declare(
     "federation.read", "read the node identity, partners and exchanges", (ADMINISTRATOR, AUDITOR)
 )
+# Erasing a record received from a partner is granting its deletion: the same officers.
+ERASE = declare(
+    "deletion.decide", "grant or refuse deletion requests", (AUTHORISING_OFFICER, ADMINISTRATOR)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +77,7 @@ class ConfirmRequest:
     via_router: str | None = None
     timeout: float | None = None
     router_certificate: bytes | None = None  # pinned, for an https router
+    router_key: str | None = None  # the router's Ed25519 public key (PEM): its refusals signed
 
 
 def _info(row: Exchange, now: datetime) -> ReleaseInfo:
@@ -84,6 +95,8 @@ def _info(row: Exchange, now: datetime) -> ReleaseInfo:
         decided_by=row.decided_by,
         created_at=row.created_at,
         overdue=row.status == "pending_approval" and row.due_at is not None and row.due_at < now,
+        retain_until=row.retain_until,
+        erased_at=row.erased_at,
     )
 
 
@@ -105,6 +118,7 @@ class FederatedExchange:
             with self.kernel.reader() as session:
                 partner_name, authorisation_id = self._hit(session, request)
                 partner = find_partner(session, partner_name)
+                _, policy = current_policy(session, partner)
                 url = destination(partner, request.via_router)
                 pin = pin_for(partner, request.via_router, request.router_certificate)
                 key = partner.public_key
@@ -118,6 +132,15 @@ class FederatedExchange:
             )
             timeout = request.timeout or self.kernel.settings.federation_timeout
             signed = self.transport.send(url, seal(identity.private_key, message), timeout, pin)
+            if is_from_router(signed, request.via_router):
+                said = router_answer(signed, request.router_key, message, utcnow())
+                if said.status == "timeout":
+                    raise TransportTimeout(said.reason)
+                if said.status != "refused":
+                    raise TransportFailure(said.reason)
+                return self._refused_by_router(
+                    context, request, partner_name, authorisation_id, note, said.reason
+                )
             reply = check_reply(
                 open_signed(signed, lambda _name: key), message, "confirm.answer", utcnow()
             )
@@ -126,8 +149,11 @@ class FederatedExchange:
                 status = "refused"
             reason = str(reply.meta.get("reason") or "")
             record: dict[str, Any] | None = None
+            retain_until: datetime | None = None
             if status == "released":
                 record = self._received(reply.meta.get("record"), reply.payload, partner_name)
+                retain_until = _retain_until(record, policy.received_retention_days)
+                record["retain_until"] = retain_until.isoformat()
             due = reply.meta.get("due_at")
             due_at = datetime.fromisoformat(due) if isinstance(due, str) else None
             with self.kernel.unit_of_work(context) as work:
@@ -144,6 +170,7 @@ class FederatedExchange:
                         due_at=due_at,
                         record={k: v for k, v in (record or {}).items() if k != "type10"} or None,
                         transaction=self.kernel.sealer.seal(reply.payload) if record else None,
+                        retain_until=retain_until,
                     )
                 )
                 work.audit(
@@ -160,6 +187,7 @@ class FederatedExchange:
                         "received_sha256": (
                             hashlib.sha256(reply.payload).hexdigest() if record else None
                         ),
+                        "retain_until": retain_until.isoformat() if retain_until else None,
                     },
                 )
             return ExchangeResult(
@@ -171,6 +199,51 @@ class FederatedExchange:
                 record=record,
                 due_at=due_at,
             )
+
+    def _refused_by_router(
+        self,
+        context: Context,
+        request: ConfirmRequest,
+        partner: str,
+        authorisation_id: int | None,
+        note: str,
+        reason: str,
+    ) -> ExchangeResult:
+        """Step 2 refused by the router (signed, verified): recorded and audited as refused."""
+        with self.kernel.unit_of_work(context) as work:
+            work.session.add(
+                Exchange(
+                    direction="out",
+                    request_id=request.request_id,
+                    partner=partner,
+                    reference=request.reference,
+                    status="refused",
+                    reason=reason,
+                    examiner=context.officer_name,
+                    note=note,
+                )
+            )
+            work.audit(
+                "federation.confirm",
+                "refused",
+                target=request.request_id,
+                authorisation_id=authorisation_id,
+                details={
+                    "request_id": request.request_id,
+                    "partner": partner,
+                    "reference": request.reference,
+                    "status": "refused",
+                    "reason": reason,
+                    "by": "router",
+                },
+            )
+        return ExchangeResult(
+            status="refused",
+            reason=reason,
+            request_id=request.request_id,
+            partner=partner,
+            reference=request.reference,
+        )
 
     def _hit(self, session: Any, request: ConfirmRequest) -> tuple[str, int | None]:
         """The partner that gave `reference` in our step-1 request; refused otherwise."""
@@ -238,6 +311,18 @@ class FederatedExchange:
             return [_info(row, now) for row in session.scalars(query)]
 
     @requires(APPROVE)
+    def pending(self, context: Context) -> list[ReleaseInfo]:
+        """Partners' step-2 requests awaiting a local officer's decision, oldest due first."""
+        now = utcnow()
+        with self.kernel.reader() as session:
+            rows = session.scalars(
+                select(Exchange)
+                .where(Exchange.direction == "in", Exchange.status == "pending_approval")
+                .order_by(Exchange.due_at, Exchange.id)
+            )
+            return [_info(row, now) for row in rows]
+
+    @requires(APPROVE)
     def decide(
         self, context: Context, exchange_id: int, *, release: bool, reason: str = ""
     ) -> ReleaseInfo:
@@ -254,6 +339,9 @@ class FederatedExchange:
                     raise InvalidInputError(
                         f"release request {exchange_id} is already {row.status}"
                     )
+                version, policy = current_policy(
+                    work.session, find_partner(work.session, row.partner, active=False)
+                )
                 row.status = "released" if release else "refused"
                 row.reason = reason.strip()
                 row.decided_by = context.officer_name
@@ -268,8 +356,38 @@ class FederatedExchange:
                         "reference": row.reference,
                         "exchange_id": row.id,
                         "reason": row.reason,
+                        "policy_version": version,
+                        "dpia": policy.dpia,
                     },
                 )
+                return _info(row, utcnow())
+
+    @requires(ERASE)
+    def erase_received(self, context: Context, exchange_id: int, reason: str) -> ReleaseInfo:
+        """Erase a record a partner released to us (and every copy of the same release)."""
+        with self.kernel.audited_failure(context, "federation.received.erase"):
+            if not reason.strip():
+                raise InvalidInputError("erasing a received record needs --reason")
+            with self.kernel.unit_of_work(context) as work:
+                row = work.session.get(Exchange, exchange_id)
+                if row is None or row.direction != "out":
+                    raise NotFoundError(f"no record {exchange_id} received from a partner")
+                same = work.session.scalars(
+                    select(Exchange).where(
+                        Exchange.direction == "out",
+                        Exchange.request_id == row.request_id,
+                        Exchange.partner == row.partner,
+                        Exchange.reference == row.reference,
+                    )
+                ).all()
+                erase_received_records(
+                    work.session,
+                    list(same),
+                    actor=context.actor,
+                    action="federation.received.erase",
+                    reason=reason.strip(),
+                )
+                work.session.flush()
                 return _info(row, utcnow())
 
     @requires(READ)
@@ -337,6 +455,20 @@ class FederatedExchange:
             ),
             "refusals_by_reason": refusals,
         }
+
+
+def _retain_until(record: dict[str, Any], days: int) -> datetime:
+    """Now plus the partner policy's period, or the partner's own earlier date if it set one."""
+    until = utcnow() + timedelta(days=days)
+    stated = record.get("retain_until")
+    if isinstance(stated, str):
+        try:
+            theirs = datetime.fromisoformat(stated)
+        except ValueError:
+            return until
+        if theirs.tzinfo is not None and theirs < until:
+            return theirs
+    return until
 
 
 def _count(values: Any) -> dict[str, int]:

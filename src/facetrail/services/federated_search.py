@@ -37,7 +37,9 @@ from facetrail.services.federation_wire import (
     check_reply,
     destination,
     find_partner,
+    is_from_router,
     pin_for,
+    router_answer,
 )
 from facetrail.store.federation_models import OutgoingQuery
 from facetrail.store.models import Authorisation
@@ -66,6 +68,7 @@ class FederatedSearchRequest:
     top: int = DEFAULT_TOP
     timeout: float | None = None  # seconds per partner; default the configured bound
     router_certificate: bytes | None = None  # pinned, for an https router
+    router_key: str | None = None  # the router's Ed25519 public key (PEM): its refusals signed
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,8 @@ class _Outbound:
     message: Message | None
     pin: bytes | None = None
     error: str = ""
+    via_router: str | None = None
+    router_key: str | None = None
 
 
 def probe_transaction(data: bytes, identity: NodeIdentity, partner: str, request_id: str) -> bytes:
@@ -200,6 +205,8 @@ class FederatedSearch:
             partner.public_key,
             message,
             pin_for(partner, request.via_router, request.router_certificate),
+            via_router=request.via_router,
+            router_key=request.router_key,
         )
 
     def _exchange(
@@ -228,6 +235,9 @@ class FederatedSearch:
                 timeout,
                 outbound.pin,
             )
+            if is_from_router(signed, outbound.via_router):
+                said = router_answer(signed, outbound.router_key, outbound.message, utcnow())
+                return answer(said.status, said.reason)
             key = outbound.key
             reply = open_signed(signed, lambda _name: key)
             check_reply(reply, outbound.message, "search.answer", utcnow())

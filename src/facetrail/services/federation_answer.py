@@ -172,6 +172,7 @@ class FederationAnswer:
                     "scores": [c.score for c in references],
                     "galleries": list(galleries),
                     "policy_version": version,
+                    "dpia": policy.dpia,
                     "max_candidates": asked,
                     "offence_category": meta.get("offence_category") or "",
                     "purpose": meta.get("purpose") or "",
@@ -233,7 +234,7 @@ class FederationAnswer:
         with self.kernel.unit_of_work(context) as work:
             session = work.session
             partner = find_partner(session, name)
-            _, policy = current_policy(session, partner)
+            version, policy = current_policy(session, partner)
             issued = session.scalar(
                 select(IssuedReference).where(
                     IssuedReference.reference == reference,
@@ -285,6 +286,8 @@ class FederationAnswer:
                 "status": exchange.status,
                 "examiner": examiner,
                 "exchange_id": exchange.id,
+                "policy_version": version,
+                "dpia": policy.dpia,
             }
             if exchange.status == "released":
                 record, payload = self._release(session, identity, issued, name, message.request_id)

@@ -46,6 +46,10 @@ class NodeService:
                 )
             return node_info(identity)
 
+    def published(self) -> NodeInfo:
+        """The identity partners fetch (public by design: name, keys, certificate)."""
+        return node_info(load_identity(self.kernel.home))
+
     @requires(READ)
     def show(self, context: Context) -> NodeInfo:
         """The node's name, public key and fingerprints."""

@@ -13,6 +13,8 @@ from facetrail.errors import AuthorisationError, InvalidInputError
 MAX_CANDIDATES = 100  # Prüm: 1-100
 DEFAULT_MAX_CANDIDATES = 10
 DEFAULT_DEADLINE_HOURS = 48
+DEFAULT_RECEIVED_RETENTION_DAYS = 30  # records this partner releases to us are kept so long
+MAX_RECEIVED_RETENTION_DAYS = 3660
 STEP2 = ("auto", "approve")
 KEYS = (
     "galleries",
@@ -22,6 +24,8 @@ KEYS = (
     "min_score",
     "step2",
     "deadline_hours",
+    "received_retention_days",
+    "dpia",
 )
 
 
@@ -42,6 +46,8 @@ class Policy:
     min_score: float | None = None  # None: each gallery's calibrated threshold
     step2: str = "auto"
     deadline_hours: int = DEFAULT_DEADLINE_HOURS
+    received_retention_days: int = DEFAULT_RECEIVED_RETENTION_DAYS
+    dpia: str | None = None  # the DPIA covering answering this partner (the DPIA check)
 
     def as_json(self) -> dict[str, Any]:
         """The policy as stored and shown."""
@@ -88,6 +94,19 @@ def policy_from(document: dict[str, Any], source: str = "policy") -> Policy:
     hours = document.get("deadline_hours", DEFAULT_DEADLINE_HOURS)
     if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= 24 * 366:
         raise InvalidInputError(f"{source}: deadline_hours must be a whole number of hours")
+    keep = document.get("received_retention_days", DEFAULT_RECEIVED_RETENTION_DAYS)
+    if (
+        isinstance(keep, bool)
+        or not isinstance(keep, int)
+        or not 1 <= keep <= MAX_RECEIVED_RETENTION_DAYS
+    ):
+        raise InvalidInputError(
+            f"{source}: received_retention_days must be a whole number of days"
+            f" 1-{MAX_RECEIVED_RETENTION_DAYS}"
+        )
+    dpia = document.get("dpia")
+    if dpia is not None and (not isinstance(dpia, str) or not dpia.strip()):
+        raise InvalidInputError(f"{source}: dpia must name a recorded DPIA, got {dpia!r}")
     return Policy(
         galleries=galleries,
         offence_categories=_names(document.get("offence_categories"), "offence_categories", source),
@@ -96,6 +115,8 @@ def policy_from(document: dict[str, Any], source: str = "policy") -> Policy:
         min_score=float(min_score) if min_score is not None else None,
         step2=step2,
         deadline_hours=hours,
+        received_retention_days=keep,
+        dpia=dpia.strip() if dpia else None,
     )
 
 

@@ -70,3 +70,5 @@ class ReleaseInfo(BaseModel):
     decided_by: str | None
     created_at: datetime
     overdue: bool = False
+    retain_until: datetime | None = None
+    erased_at: datetime | None = None

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from facetrail.errors import AuthorisationError, FacetrailError, InvalidInputError, NotFoundError
 from facetrail.security.freshness import MAX_SKEW, StaleMessageError, check_fresh, check_nonce
 from facetrail.security.messages import (
+    ROUTER_SENDER,
     SENDER_HEADER,
     SIGNATURE_HEADER,
     Message,
@@ -39,9 +40,13 @@ class UnknownPartnerError(AuthorisationError):
 class TransportTimeout(FacetrailError):
     """The partner did not answer within the bound."""
 
+    http_status = 504
+
 
 class TransportFailure(FacetrailError):
     """The partner could not be reached or answered with something that is not a message."""
+
+    http_status = 502
 
 
 def find_partner(session: Session, name: str, *, active: bool = True) -> Partner:
@@ -112,6 +117,48 @@ def check_reply(reply: Message, sent: Message, kind: str, now: datetime) -> Mess
         raise AuthorisationError(f"{sent.recipient}'s answer is for another request or node")
     check_fresh(reply.timestamp, now, MAX_SKEW + timedelta(minutes=1))
     return reply
+
+
+@dataclass(frozen=True, slots=True)
+class RouterAnswer:
+    """What the router itself answered (verified with its key): status and reason."""
+
+    status: str  # refused | timeout | error
+    reason: str
+
+
+def is_from_router(signed: Signed, via_router: str | None) -> bool:
+    """Whether an answer claims to be the router's own (only when we sent through one)."""
+    return bool(via_router) and signed.sender == ROUTER_SENDER
+
+
+def router_answer(
+    signed: Signed, router_key: str | None, sent: Message, now: datetime
+) -> RouterAnswer:
+    """The router's signed answer to `sent`, checked; an unverifiable one is an error.
+
+    Without the router's key (`--router-key`) nothing it says can be trusted: the answer
+    is reported as an error that says so, never as the partner's refusal.
+    """
+    if not router_key:
+        return RouterAnswer(
+            "error",
+            "the router answered instead of the partner, but its answer cannot be verified:"
+            " give the router's key (--router-key, from `facetrail router key`)",
+        )
+    try:
+        message = open_signed(signed, lambda _name: router_key)
+        if message.kind != "router.refusal" or message.in_reply_to != sent.nonce:
+            raise AuthorisationError("the router answered something other than our message")
+        if message.request_id != sent.request_id or message.recipient != sent.sender:
+            raise AuthorisationError("the router's answer is for another request or node")
+        check_fresh(message.timestamp, now, MAX_SKEW + timedelta(minutes=1))
+    except FacetrailError as error:
+        return RouterAnswer("error", f"unverified answer claiming to be the router's: {error}")
+    status = str(message.meta.get("status") or "error")
+    if status not in ("refused", "timeout", "error"):
+        status = "error"
+    return RouterAnswer(status, str(message.meta.get("reason") or "router: refused"))
 
 
 def pin_for(

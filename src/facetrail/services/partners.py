@@ -20,6 +20,7 @@ from facetrail.services.federation_wire import current_policy, find_partner
 from facetrail.store.federation_models import Partner, PartnerPolicy
 from facetrail.store.models import Gallery
 from facetrail.store.node_identity import check_node_name
+from facetrail.store.oversight_models import Dpia
 from facetrail.store.types import utcnow
 
 MANAGE = declare(
@@ -60,6 +61,10 @@ def _check_galleries(session: Session, policy: Policy) -> None:
     missing = [g for g in policy.galleries if g not in known]
     if missing:
         raise NotFoundError(f"policy names gallery {', '.join(missing)}, which does not exist here")
+    if policy.dpia and not session.scalar(select(Dpia.id).where(Dpia.reference == policy.dpia)):
+        raise NotFoundError(
+            f"policy cites DPIA {policy.dpia!r}, which is not recorded here (`facetrail dpia add`)"
+        )
 
 
 def _add_policy(session: Session, partner: Partner, policy: Policy, by: str) -> int:

@@ -23,8 +23,9 @@ from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
 from facetrail.errors import InvalidInputError
 from facetrail.services.crop_retention import purge_expired_crops
-from facetrail.services.erasure import erase_images, finish_erasure
+from facetrail.services.erasure import erase_images, erase_received_records, finish_erasure
 from facetrail.services.retention_policy import effective_retain_until, policies_in_force
+from facetrail.store.federation_models import Exchange
 from facetrail.store.models import Gallery, Image, Subject
 from facetrail.store.oversight_models import RetentionPolicy
 from facetrail.store.types import utcnow
@@ -69,6 +70,8 @@ class RetentionReport(BaseModel):
     photos_deleted: int
     subjects_deleted: int
     alert_crops_deleted: int = 0  # live alert crops past their own retention period
+    received_records_due: int = 0  # records partners released to us, past their date
+    received_records_deleted: int = 0
     removed: dict[str, int] = {}  # what the erasures removed, by kind
 
 
@@ -176,6 +179,8 @@ class RetentionService:
             photos_deleted=0,
             subjects_deleted=0,
         )
+        with self.kernel.database.reader() as session:
+            report.received_records_due = len(_received_due(session, today))
         if dry_run:
             return report
         for start in range(0, len(due), DELETE_BATCH):
@@ -203,9 +208,32 @@ class RetentionService:
             report.templates_deleted += erasure.templates
             report.subjects_deleted += erasure.subjects
         report.alert_crops_deleted = self._purge_alert_crops(context, today)
+        with self.kernel.database.transaction() as session:
+            report.received_records_deleted = erase_received_records(
+                session,
+                _received_due(session, today),
+                actor=context.actor,
+                action="retention.delete.received",
+                reason=f"retention period ended (as of {moment})",
+            )
         return report
 
     def _purge_alert_crops(self, context: Context, today: date | None) -> int:
         """Delete live alert crops whose retention ended by `today` (default: now)."""
         moment = utcnow() if today is None else datetime.combine(today, time.min, tzinfo=UTC)
         return purge_expired_crops(self.kernel, context, moment).crops_deleted
+
+
+def _received_due(session: Session, today: date | None) -> list[Exchange]:
+    """Records received from partners whose retention date has passed (by `today`'s start)."""
+    start = utcnow() if today is None else datetime.combine(today, time.min, tzinfo=UTC)
+    return list(
+        session.scalars(
+            select(Exchange).where(
+                Exchange.direction == "out",
+                Exchange.erased_at.is_(None),
+                Exchange.retain_until.is_not(None),
+                Exchange.retain_until < start,
+            )
+        )
+    )

@@ -46,9 +46,23 @@ REPORT_DPIA_CHECK = declare(
 )
 
 
-# Audit actions that process faces and so should run under a DPIA.
-OPERATION_ACTIONS = ("search", "verify", "live.deployment.start")
+# Audit actions that process faces and so should run under a DPIA: local ones, and
+# federation asked by this node (both under the authorisation's DPIA).
+OPERATION_ACTIONS = (
+    "search",
+    "verify",
+    "live.deployment.start",
+    "federation.search",
+    "federation.confirm",
+)
 OPERATION_PREFIXES = ("federation.query.",)
+# Federation a partner asked of this node: searching our galleries, releasing a record.
+# No local authorisation covers it: the DPIA is the one the partner's policy cites.
+PARTNER_OPERATIONS = (
+    "federation.answer.search",
+    "federation.answer.confirm",
+    "federation.release.approve",
+)
 FEDERATION_IN = "federation.answer.search"  # step-1 queries partners made of this node
 FEDERATION_OUT = "federation.search"  # step-1 queries this node made of partners
 ERASURE_ACTIONS = ("retention.delete", "deletion.delete")
@@ -104,7 +118,11 @@ def window(start: date, end: date) -> tuple[datetime, datetime]:
 
 def is_operation(action: str) -> bool:
     """Whether an audit action processed faces (and so needed a DPIA)."""
-    return action in OPERATION_ACTIONS or action.startswith(OPERATION_PREFIXES)
+    return (
+        action in OPERATION_ACTIONS
+        or action in PARTNER_OPERATIONS
+        or action.startswith(OPERATION_PREFIXES)
+    )
 
 
 class DpiaService:
@@ -277,7 +295,10 @@ class TransparencyService:
             for entry in session.scalars(query):
                 if not is_operation(entry.action):
                     continue
-                problem = _dpia_problem(entry, authorisations, dpias)
+                if entry.action in PARTNER_OPERATIONS:
+                    problem = _partner_dpia_problem(entry, dpias)
+                else:
+                    problem = _dpia_problem(entry, authorisations, dpias)
                 if problem:
                     findings.append(
                         DpiaFinding(
@@ -310,6 +331,26 @@ def _dpia_problem(
     day = entry.occurred_at.date()
     if not in_force(dpia, day, day):
         return f"DPIA {dpia.reference} was not in force on {day}"
+    return None
+
+
+def _partner_dpia_problem(entry: AuditEntry, dpias: dict[str, Dpia]) -> str | None:
+    """What is wrong with the DPIA behind answering a partner (its policy's), if anything."""
+    details = entry.details or {}
+    if entry.action == "federation.answer.confirm" and details.get("status") != "released":
+        return None  # queued for approval: nothing released yet (the approval is checked)
+    partner = details.get("partner") or "?"
+    version = details.get("policy_version")
+    policy = f"{partner}'s policy" + (f" v{version}" if version else "")
+    reference = details.get("dpia")
+    if not reference:
+        return f"answered partner {partner} under {policy}, which cites no DPIA"
+    dpia = dpias.get(str(reference))
+    if dpia is None:
+        return f"{policy} cites DPIA {reference}, which is not recorded"
+    day = entry.occurred_at.date()
+    if not in_force(dpia, day, day):
+        return f"DPIA {dpia.reference} ({policy}) was not in force on {day}"
     return None
 
 

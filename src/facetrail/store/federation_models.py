@@ -124,4 +124,9 @@ class Exchange(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     record: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # no image
     transaction: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # sealed
+    # A record received ("out", released) is kept until then (the partner policy's
+    # received_retention_days), then erased by `retention run`; erasure empties record,
+    # transaction and note and stamps erased_at (the row stays, for the record).
+    retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from facetrail.errors import InvalidInputError, NotFoundError
-from facetrail.security.signing import fingerprint, load_public_key
+from facetrail.security.signing import fingerprint, load_public_key, new_private_key, public_pem
 from facetrail.security.tls import check_certificate, self_signed
 from facetrail.store.node_identity import check_node_name
 
@@ -66,6 +66,24 @@ def router_certificate(folder: Path) -> tuple[Path, Path]:
             handle.write(key_pem)
         certificate.write_bytes(certificate_pem)
     return key, certificate
+
+
+def router_signing_key(folder: Path) -> tuple[bytes, str]:
+    """(private PEM, public PEM) of the router's Ed25519 key, made on first use.
+
+    The router signs its own answers (refusals, timeouts) with it; nodes verify them with
+    the public half (`facetrail router key`), given as --router-key.
+    """
+    path = folder / "router-key.pem"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = folder / "router-key.pem.tmp"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(new_private_key())
+        os.replace(temporary, path)
+    private = path.read_bytes()
+    return private, public_pem(private)
 
 
 def remove_node(folder: Path, name: str) -> None:

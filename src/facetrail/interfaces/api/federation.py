@@ -50,7 +50,7 @@ async def messages(request: Request) -> Response:
 @router.get("/federation/v1/node", summary="this node's public identity")
 def node(request: Request) -> dict[str, Any]:
     """Name, Ed25519 public key and fingerprints (what partners register)."""
-    info = _application(request).node.show()
+    info = _application(request).node.service.published()
     return info.model_dump(include={"name", "public_key", "fingerprint", "tls_fingerprint"})
 
 

@@ -3,6 +3,10 @@
 Like the EU's central router it sees who asks whom, when, and how many hits came back,
 and logs exactly that (hash-chained, kept for a set period); the bodies it forwards
 unchanged, and never stores. Senders must be registered and sign with their key.
+
+What the router says itself (a refusal, a node that did not answer or could not be
+reached) is a signed message too (`router.refusal`, from "router", in reply to the nonce
+refused), so a node can tell the router's word from anyone's on the path.
 """
 
 from __future__ import annotations
@@ -19,15 +23,20 @@ from fastapi import FastAPI, Request, Response
 from facetrail.errors import FacetrailError
 from facetrail.security.messages import (
     MAX_BODY,
+    ROUTER_SENDER,
     SENDER_HEADER,
     SIGNATURE_HEADER,
     envelope_fields,
+    new_message,
+    seal,
 )
+from facetrail.security.signing import fingerprint as key_fingerprint
 from facetrail.security.signing import verify
 from facetrail.security.tls import pinned_context
 from facetrail.services.federation_wire import FORWARD_PATH, MESSAGES_PATH
 from facetrail.store.router_log import RouterLog
-from facetrail.store.router_nodes import load_nodes, router_certificate
+from facetrail.store.router_nodes import load_nodes, router_certificate, router_signing_key
+from facetrail.store.types import utcnow
 
 DEFAULT_RETENTION_DAYS = 90
 DEFAULT_TIMEOUT = 30.0
@@ -40,6 +49,8 @@ def create_router_app(
     """The router app over a router home (its node list and its log)."""
     log = RouterLog(folder, retention_days)
     log.prune()
+    signing_key, public_key = router_signing_key(folder)
+    fingerprint = key_fingerprint(public_key)
     pruned = {"at": time.monotonic()}
     app = FastAPI(title="facetrail federation router")
 
@@ -59,9 +70,26 @@ def create_router_app(
             pruned["at"] = time.monotonic()
             log.prune()
 
+    def signed(fields: dict[str, Any], status: int, answer: str, reason: str) -> Response:
+        """The router's own answer, signed with its key, for the sender of `fields`."""
+        text = {k: v if isinstance(v, str) and v else "?" for k, v in fields.items()}
+        message = new_message(
+            "router.refusal",
+            ROUTER_SENDER,
+            text["from"],
+            text["request_id"],
+            utcnow(),
+            {"status": answer, "reason": f"router: {reason}", "http_status": status},
+            in_reply_to=fields.get("nonce") if isinstance(fields.get("nonce"), str) else None,
+        )
+        sealed = seal(signing_key, message)
+        return Response(
+            sealed.body, status_code=status, headers=sealed.headers(), media_type="application/json"
+        )
+
     def refuse(started: float, fields: dict[str, Any], status: int, reason: str) -> Response:
         record(started, fields, "refused", status)
-        return Response(f"router: {reason}", status_code=status, media_type="text/plain")
+        return signed(fields, status, "refused", reason)
 
     @app.post(FORWARD_PATH + "{destination}")
     async def forward(destination: str, request: Request) -> Response:
@@ -73,7 +101,8 @@ def create_router_app(
         try:
             fields = envelope_fields(body)
         except FacetrailError:
-            return refuse(started, {"from": sender, "to": destination}, 400, "not a message")
+            claimed = {"from": sender, "to": destination, "request_id": None, "nonce": None}
+            return refuse(started, claimed, 400, "not a message")
         if len(body) > MAX_BODY:
             return refuse(started, fields, 413, "message too large")
         nodes = load_nodes(folder)  # read per message: `router nodes add` needs no restart
@@ -99,10 +128,12 @@ def create_router_app(
                 )
         except httpx.TimeoutException:
             record(started, fields, "timeout", 504)
-            return Response("router: the node did not answer in time", status_code=504)
+            return signed(fields, 504, "timeout", f"{destination} did not answer in {timeout:g} s")
         except httpx.HTTPError as error:
             record(started, fields, "unreachable", 502)
-            return Response(f"router: node unreachable ({type(error).__name__})", status_code=502)
+            return signed(
+                fields, 502, "error", f"{destination} unreachable ({type(error).__name__})"
+            )
         try:
             answered = envelope_fields(answer.content)
         except FacetrailError:
@@ -129,8 +160,8 @@ def create_router_app(
 
     @app.get("/router/v1/health")
     def health() -> dict[str, Any]:
-        """Whether the router runs, and how many nodes it knows."""
-        return {"ok": True, "nodes": sorted(load_nodes(folder))}
+        """Whether the router runs, the nodes it knows, and its signing key's fingerprint."""
+        return {"ok": True, "nodes": sorted(load_nodes(folder)), "fingerprint": fingerprint}
 
     return app
 

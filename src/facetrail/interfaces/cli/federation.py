@@ -54,6 +54,12 @@ RouterCertificate = Annotated[
     Path | None,
     typer.Option("--router-certificate", help="the https router's certificate PEM, pinned"),
 ]
+RouterKey = Annotated[
+    Path | None,
+    typer.Option(
+        "--router-key", help="the router's public key PEM (`router key`): its refusals are signed"
+    ),
+]
 RouterHome = Annotated[Path, typer.Option("--home", help="the router's own folder (nodes, log)")]
 
 
@@ -77,6 +83,10 @@ def _read(path: Path, what: str) -> bytes:
 
 def _pem(path: Path | None) -> bytes | None:
     return _read(path, "certificate file") if path else None
+
+
+def _text(path: Path | None) -> str | None:
+    return _read(path, "router key file").decode("ascii", "replace") if path else None
 
 
 # -- node ------------------------------------------------------------------------------
@@ -245,6 +255,7 @@ def federated_search(
     top: Annotated[int, typer.Option("--top", help="candidates per partner (1-100)")] = DEFAULT_TOP,
     timeout: Timeout = None,
     router_certificate: RouterCertificate = None,
+    router_key: RouterKey = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -258,6 +269,7 @@ def federated_search(
         top=top,
         timeout=timeout,
         router_certificate=_pem(router_certificate),
+        router_key=_text(router_key),
     )
     result = run_with_app(home, lambda a: a.federated.search(request), create=True)
     if as_json:
@@ -291,12 +303,19 @@ def federated_confirm(
     ] = None,
     timeout: Timeout = None,
     router_certificate: RouterCertificate = None,
+    router_key: RouterKey = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Step 2: confirm a candidate; the partner releases the core record or queues it."""
     request = ConfirmRequest(
-        request_id, reference, note, via_router, timeout, _pem(router_certificate)
+        request_id,
+        reference,
+        note,
+        via_router,
+        timeout,
+        _pem(router_certificate),
+        _text(router_key),
     )
     result = run_with_app(home, lambda a: a.exchanges.confirm(request), create=True)
     if save is not None and result.record is not None:
@@ -355,6 +374,25 @@ def federated_approve(
         print_json(info)
         return
     out.print(f"release {info.id} to {info.partner}: {info.status}")
+
+
+@federated_app.command("erase")
+def federated_erase(
+    exchange_id: Annotated[
+        int, typer.Argument(help="a record received from a partner (`federated releases`)")
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="why it is erased (audited)")],
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Erase a record a partner released to us (every copy of that release), audited."""
+    info = run_with_app(
+        home, lambda a: a.exchanges.erase_received(exchange_id, reason), create=True
+    )
+    if as_json:
+        print_json(info)
+        return
+    out.print(f"record {info.id} from {info.partner} ({info.reference}) erased")
 
 
 @federated_app.command("refuse")
@@ -441,6 +479,19 @@ def router_certificate_show(home: RouterHome) -> None:
 
     _, certificate = router_certificate(home)
     typer.echo(certificate.read_text(), nl=False)
+
+
+@router_app.command("key")
+def router_key_show(home: RouterHome, as_json: JsonOption = False) -> None:
+    """Print the router's Ed25519 public key (made on first use): nodes verify its refusals."""
+    from facetrail.security.signing import fingerprint
+    from facetrail.store.router_nodes import router_signing_key
+
+    _, public = router_signing_key(home)
+    if as_json:
+        print_json({"public_key": public, "fingerprint": fingerprint(public)})
+        return
+    typer.echo(public, nl=False)
 
 
 @router_nodes_app.command("add")

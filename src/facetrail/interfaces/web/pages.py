@@ -145,9 +145,16 @@ def _console_error(request: Request, error: Exception) -> Response:
 
 def install_pages(app: FastAPI) -> None:
     """Console routes, with console errors rendered as pages (the API keeps problem+json)."""
-    from facetrail.interfaces.web import admin, auditor, investigator, officer, operator
+    from facetrail.interfaces.web import (
+        admin,
+        auditor,
+        federated,
+        investigator,
+        officer,
+        operator,
+    )
 
-    for module in (investigator, operator, officer, auditor, admin):
+    for module in (investigator, operator, officer, auditor, admin, federated):
         router.include_router(module.router)
     app.include_router(router)
     app.state.console_error = _console_error

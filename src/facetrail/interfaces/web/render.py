@@ -21,6 +21,8 @@ TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # (page, title, the permission it needs to be shown)
 NAVIGATION = (
     ("/search", "Search", "search"),
+    ("/federated", "Federated search", "federation.search"),
+    ("/federated/releases", "Partner releases", "federation.approve"),
     ("/live", "Live", "watch"),
     ("/authorise", "Authorisations", "authorisation.grant"),
     ("/deletions", "Deletion requests", "deletion.read"),

@@ -6,6 +6,7 @@ from facetrail.interfaces.api.routes import (
     accounts,
     audit,
     authorisations,
+    federated,
     galleries,
     identification,
     maintenance,
@@ -27,6 +28,7 @@ for module in (
     accounts,
     records,
     maintenance,
+    federated,
 ):
     api.include_router(module.router)
 
