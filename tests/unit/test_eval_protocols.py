@@ -247,6 +247,17 @@ def test_several_images_per_subject_and_subject_scores() -> None:
     assert np.allclose(subject_scores(scores, owners, 2, "mean-top-2"), [[0.7, 0.2]])
 
 
+def test_subject_score_is_the_mean_of_the_best_k_or_fewer() -> None:
+    from facetrail.biometrics.subject_score import subject_score, top_k
+
+    assert [top_k(m) for m in ("max", "mean-top-2", "mean-top-3")] == [1, 2, 3]
+    assert subject_score([0.2, 0.9, 0.5], top_k("max")) == 0.9
+    assert subject_score([0.2, 0.9, 0.5], 2) == pytest.approx(0.7)
+    assert subject_score([0.4], 3) == pytest.approx(0.4)  # fewer photos: their mean
+    with pytest.raises(ValueError, match="mean-top-2"):
+        top_k("mean")
+
+
 def test_split_as_keeps_the_same_probes_for_one_to_three_enrolment_images() -> None:
     people = {f"p{i}": [Path(f"p{i}/{j}.jpg") for j in range(2 + i % 4)] for i in range(24)}
     splits = [
