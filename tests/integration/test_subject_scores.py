@@ -151,3 +151,38 @@ def test_a_mean_sees_every_photo_of_a_candidate_not_only_those_the_index_returne
         assert max(kth_positions) >= 100
     finally:
         app.close()
+
+
+@pytest.mark.slow
+def test_eval_identify_with_one_to_three_photos_searches_the_same_probes(
+    tmp_path: Path, lfw: dict[str, list[Path]]
+) -> None:
+    from facetrail.evaluation.identification import run_identification
+    from facetrail.evaluation.runs import RunOptions
+
+    several = [n for n, photos in sorted(lfw.items()) if len(photos) > PHOTOS][:40]
+    few = [n for n, photos in sorted(lfw.items()) if 1 < len(photos) <= PHOTOS][:40]
+    subset = link_gallery(tmp_path / "subset", {n: lfw[n][:6] for n in several + few})
+    options = RunOptions(PIPELINE, cache_dir=tmp_path / "cache", workers=1)
+    runs = {
+        (n, method): run_identification(
+            subset, options, images_per_subject=n, subject_score=method, split_as=PHOTOS
+        )[0]
+        for n, method in ((1, "max"), (2, "max"), (3, "max"), (3, "mean-top-3"))
+    }
+    first = runs[1, "max"]
+    assert first["images_embedded"] == first["images"]
+    for result in runs.values():
+        assert result["mated_searches"] == first["mated_searches"] > 30
+        assert result["nonmated_searches"] == first["nonmated_searches"] > 50
+        assert result["distractors"] == first["distractors"] == len(few)
+        assert result["split_as"] == PHOTOS
+    # more photos of each enrolled person: no more rank-1 misses, and the gallery grew
+    assert runs[3, "max"]["rank1"] >= runs[1, "max"]["rank1"]
+    enrolled = first["enrolled_people_with_searches"]
+    assert enrolled == runs[3, "max"]["enrolled_people_with_searches"] >= 15
+    assert not first["failed_to_enrol"]
+    # each run embeds only the photos new to it: one more per enrolled person, then none
+    assert runs[2, "max"]["images_embedded"] == runs[3, "max"]["images_embedded"] == enrolled
+    assert runs[3, "mean-top-3"]["images_embedded"] == 0
+    assert runs[3, "max"]["gallery_size"] == first["gallery_size"] + 2 * enrolled
