@@ -65,7 +65,7 @@ from facetrail.services.results import (
     VerifyResult,
 )
 from facetrail.services.retention import RetentionService
-from facetrail.services.search import DEFAULT_TOP, Search, SearchRequest
+from facetrail.services.search import DEFAULT_SUBJECT_SCORE, DEFAULT_TOP, Search, SearchRequest
 from facetrail.services.subjects import Subjects
 from facetrail.services.transparency import DpiaService, TransparencyService
 from facetrail.services.users import UserService
@@ -326,9 +326,13 @@ class Facetrail:
         authorisation: int,
         top: int = DEFAULT_TOP,
         pipeline: str | None = None,
+        subject_score: str = DEFAULT_SUBJECT_SCORE,
     ) -> SearchResult:
-        """Every face in the probe against the gallery: top-K subjects each, authorised."""
-        request = SearchRequest(probe, gallery, authorisation, top, pipeline)
+        """Every face in the probe against the gallery: top-K subjects each, authorised.
+
+        `subject_score`: "max" (a subject's best photo) or "mean-top-2"/"mean-top-3".
+        """
+        request = SearchRequest(probe, gallery, authorisation, top, pipeline, subject_score)
         return self._search.search(self.context(), request)
 
     def verify(

@@ -216,6 +216,28 @@ def _walk(
     cli_result = json.loads(cli.stdout)
     assert cli_result["audit_id"] != api_result["audit_id"]
     assert {**cli_result, "audit_id": 0} == {**api_result, "audit_id": 0}
+    assert api_result["subject_score"] == "max"
+    # a subject scored from the mean of its best photos: API form field = CLI option
+    mean = inv.post(
+        "/api/v1/search",
+        files=[_files(probe, "probe")],
+        data={"gallery": "custody", "authorisation": str(auth_id), "top": "3",
+              "subject_score": "mean-top-2"},
+    )  # fmt: skip
+    assert mean.status_code == 200, mean.text
+    cli_mean = _cli(home, database_url, env, "search", str(probe), "--gallery", "custody",
+                    "--authorisation", str(auth_id), "--top", "3", "--subject-score",
+                    "mean-top-2", "--json")  # fmt: skip
+    assert cli_mean.returncode == 0, cli_mean.stderr
+    assert {**json.loads(cli_mean.stdout), "audit_id": 0} == {**mean.json(), "audit_id": 0}
+    assert mean.json()["subject_score"] == "mean-top-2"
+    assert mean.json()["faces"][0]["candidates"][0]["subject"] == "Elon_Musk"
+    odd = inv.post(
+        "/api/v1/search",
+        files=[_files(probe, "probe")],
+        data={"gallery": "custody", "authorisation": str(auth_id), "subject_score": "mean"},
+    )
+    _problem(odd, 422)
 
     best = api_result["faces"][0]["candidates"][0]["image_id"]
     kept = inv.get(f"/api/v1/galleries/custody/images/{best}")
@@ -373,7 +395,7 @@ def _walk(
     assert "revoked" in _problem(refused, 403)["detail"]
 
     metrics = server.client().get("/metrics").text
-    assert 'facetrail_searches_total{outcome="ok"} 1.0' in metrics
+    assert 'facetrail_searches_total{outcome="ok"} 2.0' in metrics  # max, mean-top-2
     assert "facetrail_http_requests_total" in metrics and "Elon_Musk" not in metrics
     assert "facetrail_model_queue_depth" in metrics
 

@@ -247,6 +247,41 @@ def test_several_images_per_subject_and_subject_scores() -> None:
     assert np.allclose(subject_scores(scores, owners, 2, "mean-top-2"), [[0.7, 0.2]])
 
 
+def test_subject_score_is_the_mean_of_the_best_k_or_fewer() -> None:
+    from facetrail.biometrics.subject_score import subject_score, top_k
+
+    assert [top_k(m) for m in ("max", "mean-top-2", "mean-top-3")] == [1, 2, 3]
+    assert subject_score([0.2, 0.9, 0.5], top_k("max")) == 0.9
+    assert subject_score([0.2, 0.9, 0.5], 2) == pytest.approx(0.7)
+    assert subject_score([0.4], 3) == pytest.approx(0.4)  # fewer photos: their mean
+    with pytest.raises(ValueError, match="mean-top-2"):
+        top_k("mean")
+
+
+def test_split_as_keeps_the_same_probes_for_one_to_three_enrolment_images() -> None:
+    people = {f"p{i}": [Path(f"p{i}/{j}.jpg") for j in range(2 + i % 4)] for i in range(24)}
+    splits = [
+        split_people(people, 0.5, seed=1, images_per_subject=n, split_as=3) for n in (1, 2, 3)
+    ]
+    assert len({s.mated for s in splits}) == 1 and len({s.nonmated for s in splits}) == 1
+    enrolled = {n for n, _ in splits[0].mated}
+    assert enrolled and all(len(people[name]) > 3 for name in enrolled)
+    # searched with the images after the third whatever the number enrolled
+    assert all(int(p.stem) >= 3 for _, p in splits[0].mated)
+    for n, split in zip((1, 2, 3), splits, strict=True):
+        assert all(sum(g == name for g, _ in split.gallery) == n for name in enrolled)
+        assert split.distractors == splits[0].distractors
+    # distractors: one image each, or up to n with multi_image_distractors
+    wide = split_people(
+        people, 0.5, seed=1, images_per_subject=2, split_as=3, multi_image_distractors=True
+    )
+    distractors = {g for g, _ in wide.gallery} - enrolled
+    assert all(sum(g == name for g, _ in wide.gallery) == 2 for name in distractors)
+    assert all(sum(g == name for g, _ in splits[1].gallery) == 1 for name in distractors)
+    with pytest.raises(InvalidInputError, match="--split-as"):
+        split_people(people, 0.5, seed=1, images_per_subject=3, split_as=2)
+
+
 def test_an_enrol_list_fixes_the_split(tmp_path: Path) -> None:
     from facetrail.evaluation.identification import read_enrol_list, split_from_list
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from facetrail.biometrics.pipeline import FaceAnalyzer
+from facetrail.biometrics.subject_score import DEFAULT_SUBJECT_SCORE, SUBJECT_SCORES, top_k
 from facetrail.errors import InvalidInputError
 from facetrail.evaluation import metrics
 from facetrail.evaluation.datasets import merge_aliases, person_images
@@ -29,9 +30,6 @@ DEFAULT_ENROLLED_FRACTION = 0.5
 DEFAULT_SEED = 0
 HIGHEST_NONMATED_SHOWN = 20
 MAX_IMAGES_PER_SUBJECT = 10
-# How a subject enrolled with several images is scored against a probe.
-SUBJECT_SCORES = ("max", "mean-top-2", "mean-top-3")
-DEFAULT_SUBJECT_SCORE = "max"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,22 +47,36 @@ def split_people(
     enrolled_fraction: float,
     seed: int,
     images_per_subject: int = 1,
+    split_as: int | None = None,
+    multi_image_distractors: bool = False,
 ) -> Split:
     """The seeded enrolment split of a folder-per-person set (see the module docstring).
 
     With `images_per_subject` n above 1, only people with more than n images can be
     enrolled (each keeps at least one probe); their first n images are enrolled.
+    `split_as` m (at least n) splits people as for m images per subject: only people
+    with more than m images are enrolled, with their first n images, and searched with
+    their images after the m-th, so runs with 1 ... m images search the same probes
+    against the same people and distractors. `multi_image_distractors` enrols each
+    distractor with its first n images too (a gallery where everyone has several photos),
+    not only its first.
     """
     if not 1 <= images_per_subject <= MAX_IMAGES_PER_SUBJECT:
         raise InvalidInputError(
             f"--images-per-subject must be 1-{MAX_IMAGES_PER_SUBJECT}, got {images_per_subject}"
         )
+    m = images_per_subject if split_as is None else split_as
+    if not images_per_subject <= m <= MAX_IMAGES_PER_SUBJECT:
+        raise InvalidInputError(
+            f"--split-as must be from --images-per-subject ({images_per_subject}) to"
+            f" {MAX_IMAGES_PER_SUBJECT}, got {m}"
+        )
     if not 0 < enrolled_fraction < 1:
         raise InvalidInputError(
             f"--enrolled-fraction must be between 0 and 1 (exclusive), got {enrolled_fraction}"
         )
-    multi = sorted(name for name, images in people.items() if len(images) > images_per_subject)
-    single = sorted(name for name, images in people.items() if len(images) <= images_per_subject)
+    multi = sorted(name for name, images in people.items() if len(images) > m)
+    single = sorted(name for name, images in people.items() if len(images) <= m)
     if len(multi) < 2:
         raise InvalidInputError(
             "identification needs at least two people with two or more images each"
@@ -75,8 +87,9 @@ def split_people(
     searched_only = sorted(multi[i] for i in order[count:])
     n = images_per_subject
     gallery = [(name, image) for name in enrolled for image in people[name][:n]]
-    gallery += [(name, people[name][0]) for name in single]
-    mated = [(name, image) for name in enrolled for image in people[name][n:]]
+    per_distractor = n if multi_image_distractors else 1
+    gallery += [(name, image) for name in single for image in people[name][:per_distractor]]
+    mated = [(name, image) for name in enrolled for image in people[name][m:]]
     nonmated = [(name, image) for name in searched_only for image in people[name]]
     return Split(tuple(gallery), tuple(mated), tuple(nonmated), len(single))
 
@@ -138,7 +151,7 @@ def subject_scores(
         if method == "max":
             out[:, subject] = columns.max(axis=1)
             continue
-        k = int(method.removeprefix("mean-top-"))
+        k = top_k(method)
         top = -np.sort(-columns, axis=1)[:, :k]
         out[:, subject] = top.mean(axis=1)
     return out
@@ -276,6 +289,8 @@ def searched_split(
     images_per_subject: int = 1,
     enrol_list: set[Path] | None = None,
     subject_score: str = DEFAULT_SUBJECT_SCORE,
+    split_as: int | None = None,
+    multi_image_distractors: bool = False,
 ) -> tuple[Split, FaceAnalyzer, TemplateSet, SearchOutcomes]:
     """Split the people of `images` (seeded, or as `enrol_list` says), embed every image
     used and run every search."""
@@ -285,7 +300,14 @@ def searched_split(
     split = (
         split_from_list(people, enrol_list)
         if enrol_list is not None
-        else split_people(people, enrolled_fraction, seed, images_per_subject)
+        else split_people(
+            people,
+            enrolled_fraction,
+            seed,
+            images_per_subject,
+            split_as,
+            multi_image_distractors=multi_image_distractors,
+        )
     )
     analyzer = FaceAnalyzer.from_spec(options.pipeline)
     paths = [p for _, p in split.gallery] + [p for _, p in split.mated + split.nonmated]
@@ -312,6 +334,8 @@ def run_identification(
     images_per_subject: int = 1,
     enrol_list: set[Path] | None = None,
     subject_score: str = DEFAULT_SUBJECT_SCORE,
+    split_as: int | None = None,
+    multi_image_distractors: bool = False,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Run the identification protocol; returns (result for JSON, score arrays for plots)."""
     started = time.perf_counter()
@@ -324,6 +348,8 @@ def run_identification(
         images_per_subject=images_per_subject,
         enrol_list=enrol_list,
         subject_score=subject_score,
+        split_as=split_as,
+        multi_image_distractors=multi_image_distractors,
     )
     at_fpir = _operating_points(outcomes)
     row = templates.index()
@@ -337,6 +363,8 @@ def run_identification(
         "enrolled_fraction": enrolled_fraction,
         "seed": seed,
         "images_per_subject": images_per_subject,
+        "split_as": split_as if split_as is not None else images_per_subject,
+        "multi_image_distractors": multi_image_distractors,
         "enrol_list": len(enrol_list) if enrol_list is not None else None,
         "subject_score": subject_score,
         "aliases_merged": len(aliases or {}),

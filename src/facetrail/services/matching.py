@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from facetrail.biometrics.face import Face
 from facetrail.biometrics.pipeline import FaceAnalyzer
+from facetrail.biometrics.subject_score import DEFAULT_SUBJECT_SCORE, subject_score, top_k
 from facetrail.errors import InvalidInputError
 from facetrail.index.catalog import IndexCatalog, vector_from_bytes
 from facetrail.security.sealing import Sealer
@@ -24,12 +25,14 @@ LOOKUP_BATCH = 10_000  # template ids per query (below SQLite's bound-parameter 
 
 @dataclass(frozen=True, slots=True)
 class SubjectMatch:
-    """One gallery subject's best score against a probe face."""
+    """One gallery subject's score against a probe face (its best image, or the mean of
+    its `images_scored` best images)."""
 
     subject_id: int
     subject: str
-    image_id: int
+    image_id: int  # the subject's best-scoring image
     score: float
+    images_scored: int = 1
 
 
 def check_models(gallery: Gallery, analyzer: FaceAnalyzer) -> None:
@@ -51,9 +54,13 @@ def rank_subjects(
     analyzer: FaceAnalyzer,
     face: Face,
     top: int,
+    subject_method: str = DEFAULT_SUBJECT_SCORE,
 ) -> list[SubjectMatch]:
-    """The `top` best-scoring subjects for an embedded face, best first (fused scores)."""
-    return rank_subjects_batch(session, catalog, gallery, analyzer, [face], top)[0]
+    """The `top` best-scoring subjects for an embedded face, best first (fused scores).
+
+    `subject_method` scores a subject with several images (`biometrics.subject_score`).
+    """
+    return rank_subjects_batch(session, catalog, gallery, analyzer, [face], top, subject_method)[0]
 
 
 def rank_subjects_batch(
@@ -63,8 +70,18 @@ def rank_subjects_batch(
     analyzer: FaceAnalyzer,
     faces: list[Face],
     top: int,
+    subject_method: str = DEFAULT_SUBJECT_SCORE,
 ) -> list[list[SubjectMatch]]:
-    """For each embedded face, the `top` best subjects, best first; one index call per model."""
+    """For each embedded face, the `top` best subjects, best first; one index call per model.
+
+    With a mean-top-k `subject_method`, every image of each candidate subject is scored
+    (the index may have returned only some of them), so a subject's mean is over its
+    true k best images.
+    """
+    try:
+        k = top_k(subject_method)
+    except ValueError as error:
+        raise InvalidInputError(str(error)) from None
     if not faces:
         return []
     per_face: list[dict[int, dict[str, float]]] = [{} for _ in faces]
@@ -84,6 +101,8 @@ def rank_subjects_batch(
         for row, per_image in enumerate(per_face):
             for image_id, score in rescored[row]:
                 per_image.setdefault(image_id, {})[recognizer.name] = score
+    if k > 1:
+        _add_candidates_other_images(session, catalog, analyzer, faces, per_face, owners)
     for face, per_image in zip(faces, per_face, strict=True):
         _fill_missing_scores(session, catalog, analyzer, face, per_image)
     # Past its effective retention (or not lawfully held): never shown, even if not yet erased.
@@ -91,7 +110,7 @@ def rank_subjects_batch(
         session, {image_id for per_image in per_face for image_id in per_image}, utcnow().date()
     )
     per_face = [{i: v for i, v in per_image.items() if i in usable} for per_image in per_face]
-    return [_best_subjects(analyzer, per_image, owners, names, top) for per_image in per_face]
+    return [_best_subjects(analyzer, per_image, owners, names, top, k) for per_image in per_face]
 
 
 def exact_scores(
@@ -140,22 +159,69 @@ def _best_subjects(
     owners: dict[int, int],
     names: dict[int, str],
     top: int,
+    k: int = 1,
 ) -> list[SubjectMatch]:
-    """Fuse each image's model scores and keep each subject's best image, best first."""
-    best: dict[int, tuple[float, int]] = {}
+    """Fuse each image's model scores and score each subject from its `k` best images
+    (the best image alone for k = 1), best first."""
+    scored: dict[int, list[tuple[float, int]]] = {}
     n_models = len(analyzer.model_names)
     for image_id, model_scores in per_image.items():
         subject_id = owners.get(image_id)
         if subject_id is None or len(model_scores) < n_models:
             continue
-        fused = analyzer.score_templates(model_scores)
-        if subject_id not in best or fused > best[subject_id][0]:
-            best[subject_id] = (fused, image_id)
-    ranked = sorted(best.items(), key=lambda item: -item[1][0])[:top]
+        scored.setdefault(subject_id, []).append((analyzer.score_templates(model_scores), image_id))
+    best: dict[int, tuple[float, int, int]] = {}  # subject -> (score, best image, images)
+    for subject_id, images in scored.items():
+        images.sort(key=lambda item: (-item[0], item[1]))
+        used = min(k, len(images))
+        score = subject_score((s for s, _ in images), k)
+        best[subject_id] = (score, images[0][1], used)
+    ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))[:top]
     return [
-        SubjectMatch(subject_id, names[subject_id], image_id, score)
-        for subject_id, (score, image_id) in ranked
+        SubjectMatch(subject_id, names[subject_id], image_id, score, used)
+        for subject_id, (score, image_id, used) in ranked
     ]
+
+
+def _add_candidates_other_images(
+    session: Session,
+    catalog: IndexCatalog,
+    analyzer: FaceAnalyzer,
+    faces: list[Face],
+    per_face: list[dict[int, dict[str, float]]],
+    owners: dict[int, int],
+) -> None:
+    """Score, from stored vectors, every image of each face's candidate subjects that the
+    index did not return (a mean over a subject's best images must see all of them)."""
+    subjects = {owners[i] for per_image in per_face for i in per_image if i in owners}
+    if not subjects:
+        return
+    dims = {r.name: r.dim for r in analyzer.recognizers}
+    stored: dict[int, dict[str, np.ndarray]] = {}
+    ordered = sorted(subjects)
+    for start in range(0, len(ordered), LOOKUP_BATCH):
+        rows = session.execute(
+            select(Image.id, Image.subject_id, Template.model, Template.vector)
+            .join(Template, Template.image_id == Image.id)
+            .where(
+                Image.subject_id.in_(ordered[start : start + LOOKUP_BATCH]),
+                Template.model.in_(analyzer.model_names),
+            )
+        ).tuples()
+        for image_id, subject_id, model, blob in rows:
+            owners[image_id] = subject_id
+            stored.setdefault(image_id, {})[model] = vector_from_bytes(
+                blob, dims[model], catalog.sealer
+            )
+    for face, per_image in zip(faces, per_face, strict=True):
+        mine = {owners[i] for i in per_image if i in owners}
+        for image_id, vectors in stored.items():
+            if owners[image_id] not in mine:
+                continue
+            scores = per_image.setdefault(image_id, {})
+            for model, vector in vectors.items():
+                if model not in scores:
+                    scores[model] = float(np.dot(vector, face.template(model)))
 
 
 def _fill_missing_scores(

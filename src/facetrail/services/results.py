@@ -18,6 +18,9 @@ class Candidate(BaseModel):
     score: float
     above_threshold: bool
     image_id: int = Field(description="the enrolled image that scored best")
+    images_scored: int = Field(
+        1, description="the subject's enrolled images its score is the mean of (1: its best)"
+    )
 
 
 class FaceResult(BaseModel):
@@ -37,6 +40,11 @@ class SearchResult(BaseModel):
     faces: list[FaceResult]
     top_capped_to: int | None = Field(
         None, description="--top was above the authorisation's max_candidates: this cap was used"
+    )
+    subject_score: str = Field(
+        "max",
+        description="how a subject with several photos was scored: max (its best photo)"
+        " or mean-top-k (the mean of its k best)",
     )
 
 

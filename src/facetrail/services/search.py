@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from facetrail.biometrics.face import Face
 from facetrail.biometrics.pipeline import FaceAnalyzer
+from facetrail.biometrics.subject_score import DEFAULT_SUBJECT_SCORE, SUBJECT_SCORES
 from facetrail.core.access import INVESTIGATOR, declare, requires
 from facetrail.core.context import Context
 from facetrail.core.kernel import Kernel
@@ -37,6 +38,9 @@ class SearchRequest:
     authorisation: int
     top: int = DEFAULT_TOP
     pipeline: str | None = None  # default: the gallery's own
+    # How a subject with several photos is scored: "max" (its best photo) or
+    # "mean-top-2"/"mean-top-3" (the mean of its 2 or 3 best); default measured, see README.
+    subject_score: str = DEFAULT_SUBJECT_SCORE
 
 
 def face_result(
@@ -46,10 +50,11 @@ def face_result(
     analyzer: FaceAnalyzer,
     face: Face,
     top: int,
+    subject_score: str = DEFAULT_SUBJECT_SCORE,
 ) -> FaceResult:
     """One probe face's candidate list against the gallery, scored against the threshold."""
     threshold = analyzer.calibration.threshold
-    matches = rank_subjects(session, catalog, gallery, analyzer, face, top)
+    matches = rank_subjects(session, catalog, gallery, analyzer, face, top, subject_score)
     quality = face.quality
     return FaceResult(
         box=[round(float(v), 1) for v in face.box],
@@ -64,6 +69,7 @@ def face_result(
                 score=round(m.score, 6),
                 above_threshold=m.score >= threshold,
                 image_id=m.image_id,
+                images_scored=m.images_scored,
             )
             for rank, m in enumerate(matches, 1)
         ],
@@ -83,6 +89,11 @@ class Search:
         with self.kernel.audited_failure(context, "search", gallery, authorisation):
             if not 1 <= top <= MAX_TOP:
                 raise InvalidInputError(f"--top must be between 1 and {MAX_TOP}, got {top}")
+            method = request.subject_score
+            if method not in SUBJECT_SCORES:
+                raise InvalidInputError(
+                    f"--subject-score must be one of {', '.join(SUBJECT_SCORES)}, got {method!r}"
+                )
             with self.kernel.reader() as session:
                 gallery_record = find_gallery(session, gallery)
                 record = session.get(
@@ -105,7 +116,9 @@ class Search:
                 faces = analyzer.analyze(image.pixels)
                 threshold = analyzer.calibration.threshold
                 results = [
-                    face_result(session, self.kernel.catalog, gallery_record, analyzer, face, top)
+                    face_result(
+                        session, self.kernel.catalog, gallery_record, analyzer, face, top, method
+                    )
                     for face in faces
                 ]
             with self.kernel.unit_of_work(context) as work:
@@ -118,6 +131,7 @@ class Search:
                         "pipeline": str(analyzer.spec),
                         "top": top,
                         "top_requested": request.top,
+                        "subject_score": method,
                         "faces": len(results),
                         "candidates_returned": [len(r.candidates) for r in results],
                         "above_threshold": [
@@ -149,4 +163,5 @@ class Search:
                 audit_id=entry.id,
                 faces=results,
                 top_capped_to=capped,
+                subject_score=method,
             )

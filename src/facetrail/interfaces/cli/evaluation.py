@@ -267,6 +267,23 @@ def eval_identify(
             help="score of a subject with several images: max, mean-top-2 or mean-top-3",
         ),
     ] = "max",
+    split_as: Annotated[
+        int | None,
+        typer.Option(
+            "--split-as",
+            help="split people as for N images per subject (enrol only people with more"
+            " than N, search their images after the N-th): runs with 1 ... N enrolment"
+            " images then search the same probes",
+        ),
+    ] = None,
+    multi_image_distractors: Annotated[
+        bool,
+        typer.Option(
+            "--multi-image-distractors",
+            help="enrol distractors with up to --images-per-subject images too,"
+            " not only their first",
+        ),
+    ] = False,
     enrol_list: Annotated[
         Path | None,
         typer.Option(
@@ -301,6 +318,8 @@ def eval_identify(
             images_per_subject=images_per_subject,
             enrol_list=listed,
             subject_score=subject_score,
+            split_as=split_as,
+            multi_image_distractors=multi_image_distractors,
         ),
         save,
     )

@@ -35,7 +35,7 @@ from facetrail.interfaces.cli.support import (
 from facetrail.services.audit_export import read_checkpoint, read_public_key
 from facetrail.services.face_choice import parse_box
 from facetrail.services.results import EnrolItem, SearchResult, TransactionExport
-from facetrail.services.search import DEFAULT_TOP
+from facetrail.services.search import DEFAULT_SUBJECT_SCORE, DEFAULT_TOP
 from facetrail.store.files import write_atomic
 
 app = typer.Typer(
@@ -359,6 +359,14 @@ def search(
         typer.Option("--top", help="candidates per face (1-200; at most the authorisation's cap)"),
     ] = DEFAULT_TOP,
     pipeline: PipelineOption = None,
+    subject_score: Annotated[
+        str,
+        typer.Option(
+            "--subject-score",
+            help="score of a subject with several photos: max (its best) or"
+            " mean-top-2 / mean-top-3 (the mean of its 2 or 3 best)",
+        ),
+    ] = DEFAULT_SUBJECT_SCORE,
     export_candidates: Annotated[
         Path | None,
         typer.Option(
@@ -373,7 +381,12 @@ def search(
 
     def searched(a: Facetrail) -> tuple[SearchResult, TransactionExport | None]:
         found = a.search(
-            probe, gallery=gallery, authorisation=authorisation, top=top, pipeline=pipeline
+            probe,
+            gallery=gallery,
+            authorisation=authorisation,
+            top=top,
+            pipeline=pipeline,
+            subject_score=subject_score,
         )
         if export_candidates is None:
             return found, None

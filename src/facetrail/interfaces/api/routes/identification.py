@@ -31,10 +31,14 @@ async def search(
     authorisation: Annotated[int, Form(ge=1, le=2**62)],
     top: Annotated[int, Form(ge=1, le=200)] = DEFAULT_TOP,
     pipeline: Annotated[str | None, Form(max_length=500)] = None,
+    subject_score: Annotated[
+        Literal["max", "mean-top-2", "mean-top-3"],
+        Form(description="a subject with several photos: its best, or the mean of its k best"),
+    ] = "max",
 ) -> SearchResult:
     """Every face in the probe against the gallery, under an authorisation (= `search --json`)."""
     data = await read_probe(probe, "probe")
-    request = SearchRequest(data, gallery, authorisation, top, pipeline or None)
+    request = SearchRequest(data, gallery, authorisation, top, pipeline or None, subject_score)
     try:
         result = await pool.run(lambda: services.search.search(context, request))
     except FacetrailError:
