@@ -27,6 +27,10 @@ PAD_FRACTION = 0.5
 CLAHE_CLIP_LIMIT = 2.0
 CLAHE_GRID = (8, 8)
 STRETCH_PERCENTILES = (1.0, 99.0)
+# Retries work on a copy at most this long: the detector sees at most 640 px of a padded
+# photo twice as long, so nothing it could find is lost, and a 36 MP photo padded and
+# equalised at full size would need about 1 GB.
+RETRY_MAX_SIDE = 1280
 
 DIRECT = "direct"
 PADDED = "padded"
@@ -69,6 +73,26 @@ def _shifted(face: Face, offset: int, found_by: str) -> Face:
     )
 
 
+def _shrunk(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """`image` shrunk (area interpolation) so its longer side is at most `max_side`."""
+    longest = max(image.shape[:2])
+    if longest <= max_side:
+        return image, 1.0
+    scale = max_side / longest
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+
+def _scaled(face: Face, factor: float) -> Face:
+    """A face found in a shrunk copy, in the original photo's pixels."""
+    x, y, w, h = face.box
+    return replace(
+        face,
+        box=(x * factor, y * factor, w * factor, h * factor),
+        landmarks=(face.landmarks * np.float32(factor)).astype(np.float32),
+    )
+
+
 class RetryingDetector:
     """A detector that retries padded / equalised photos before saying "no face"."""
 
@@ -85,6 +109,12 @@ class RetryingDetector:
         found = self.inner.detect(image)
         if found:
             return found
+        small, scale = _shrunk(image, RETRY_MAX_SIDE)
+        faces = self._retry(small)
+        return faces if scale == 1.0 else [_scaled(face, 1.0 / scale) for face in faces]
+
+    def _retry(self, image: np.ndarray) -> list[Face]:
+        """The faces of the first retry that finds any, in `image`'s pixels."""
         attempts: list[tuple[str, Callable[[], list[Face]]]] = [
             (PADDED, lambda: self._detect_padded(image, PADDED)),
             (EQUALISED, lambda: self._tagged(self.inner.detect(equalise(image)), EQUALISED)),

@@ -37,7 +37,12 @@ from PIL.ExifTags import Base as ExifTag
 from facetrail.errors import ImageError, InvalidInputError
 from facetrail.media.files import read_regular, stat_regular
 from facetrail.media.jpeg import check_jpeg_density, check_jpeg_end, decode_jpeg_strict
-from facetrail.media.png import check_png_chunks, check_png_density
+from facetrail.media.png import (
+    DIRECT_PNG_MODES,
+    check_png_chunks,
+    check_png_density,
+    decode_png_direct,
+)
 
 MEGABYTE = 1024 * 1024
 SNIFF_BYTES = 32  # enough for every signature below (BMP needs 18, WEBP 16)
@@ -67,6 +72,7 @@ MAX_16_BIT = 65535
 # beyond 10:1 the short side drops under 64 px, too little for the ~40 px faces YuNet
 # finds; on such strips YuNet returns boxes at infinity with score 1.0 (blank 40:1 images).
 MAX_ASPECT_RATIO = 10.0
+BLANK_CHECK_PIXELS = 1_000_000  # one-colour images this large are refused as blank
 
 # Signatures of formats we do not take, so a refusal can say what the file really is.
 KNOWN_OTHER_CONTENT: tuple[tuple[int, bytes, str], ...] = (
@@ -474,10 +480,34 @@ def _decode(
         if max_decode_side is not None:
             request = _draft_request(image.size, max_decode_side, limits.min_side)
         return _orient(decode_jpeg_strict(data, label, request), _orientation(image))
+    if fmt == "png" and image.mode in DIRECT_PNG_MODES and "transparency" not in image.info:
+        pixels = decode_png_direct(data, grey=image.mode == "L")
+        if pixels is not None:
+            _check_not_blank(pixels, label)  # before a grey photo is tripled in size
+            if pixels.ndim == 2:
+                pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+            return _orient(pixels, _orientation(image))
     image.load()
     if _orientation(image) != NO_ORIENTATION:
         image = ImageOps.exif_transpose(image)
     return _to_bgr(image)
+
+
+def _check_not_blank(pixels: np.ndarray, label: str) -> None:
+    """Refuse a large image whose every pixel has one colour: nothing in it to find.
+
+    A blank image of millions of pixels is the shape of a decompression bomb (it packs
+    best); small ones (icons, test patterns) cost nothing and are left to the detector.
+    """
+    if pixels.shape[0] * pixels.shape[1] < BLANK_CHECK_PIXELS:
+        return
+    low, high, _, _ = cv2.minMaxLoc(pixels.reshape(pixels.shape[0], -1))
+    if low == high:
+        raise ImageError(
+            label,
+            f"image is blank: all {pixels.shape[1]}x{pixels.shape[0]} pixels have the value "
+            f"{int(low)}, so there is no face to find; export the photo again",
+        )
 
 
 def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -581,6 +611,7 @@ def load_image(
     _check_pillow_guards(size, label)
     _check_structure(data, fmt, size, label)
     pixels = _decode_safely(data, fmt, label, limits, max_decode_side)
+    _check_not_blank(pixels, label)
     return DecodedImage(
         pixels=pixels,
         format=fmt,

@@ -12,6 +12,7 @@ import numpy as np
 import simplejpeg
 
 from facetrail.errors import ImageError
+from facetrail.media.jpeg_damage import find_block_step
 
 JPEG_EOI = b"\xff\xd9"
 # Bytes some encoders leave after the end-of-image marker (zero or 0xFF padding).
@@ -60,7 +61,28 @@ def decode_jpeg_strict(
             f"JPEG data is corrupt or truncated (libjpeg: {_libjpeg_reason(error)}); "
             "copy or export it again",
         ) from error
-    return np.ascontiguousarray(pixels)
+    pixels = np.ascontiguousarray(pixels)
+    check_block_steps(data, pixels, label)
+    return pixels
+
+
+def check_block_steps(data: bytes, pixels: np.ndarray, label: str) -> None:
+    """Refuse a JPEG whose pixels show the constant block-row step of a desynchronised decode."""
+    try:
+        _, width, _, subsampling = simplejpeg.decode_jpeg_header(data)
+    except ValueError:  # a layout turbojpeg cannot name: judge the luma alone
+        width, subsampling = pixels.shape[1], "unknown"
+    step = find_block_step(pixels, subsampling, scale=pixels.shape[1] / max(width, 1))
+    if step is None:
+        return
+    raise ImageError(
+        label,
+        f"JPEG looks damaged: its {step.component} jumps by {step.levels:+.0f} levels exactly "
+        f"on the 8-pixel block boundary at row {step.row}, across "
+        f"{step.agreement:.0%} of the width, the mark of corrupted data that libjpeg decodes "
+        "without complaint (the picture below that row is shifted or discoloured); "
+        "copy or export the photo again",
+    )
 
 
 def _libjpeg_reason(error: ValueError) -> str:

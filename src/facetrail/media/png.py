@@ -10,6 +10,9 @@ from __future__ import annotations
 import struct
 import zlib
 
+import cv2
+import numpy as np
+
 from facetrail.errors import ImageError
 
 PNG_SIGNATURE_SIZE = 8
@@ -21,6 +24,10 @@ CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 # DEFLATE codes a 258-byte match in at least 2 bits, so it compresses at most 1032:1 (zlib
 # technical details); fewer bytes than that for the declared raw rows is a forged header.
 DEFLATE_MAX_RATIO = 1032
+# Pillow modes of opaque 8-bit (or fewer) PNGs that libpng can write straight into one BGR
+# buffer: through Pillow a 36 MP photo is held three times over (its own copy, the bytes
+# numpy reads, the converted array).
+DIRECT_PNG_MODES = frozenset({"L", "RGB", "P"})
 
 
 def _chunk_name(kind: bytes) -> str:
@@ -73,3 +80,18 @@ def check_png_density(data: bytes, size: tuple[int, int], label: str) -> None:
             f"more than DEFLATE's {DEFLATE_MAX_RATIO}:1 best compression allows "
             "(forged header or truncated file); copy or export it again",
         )
+
+
+def decode_png_direct(data: bytes, grey: bool) -> np.ndarray | None:
+    """Pixels of an opaque 8-bit PNG decoded by libpng (HxW if `grey`, else HxWx3 BGR).
+
+    None if OpenCV cannot decode it. EXIF orientation is left to the caller (as for JPEG);
+    the chunks must have been checked (check_png_chunks) first, and None sends the file to
+    Pillow, which says what is wrong.
+    """
+    colour = cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR
+    flags = colour | cv2.IMREAD_IGNORE_ORIENTATION
+    pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+    if pixels is None or pixels.dtype != np.uint8 or pixels.ndim != (2 if grey else 3):
+        return None
+    return np.ascontiguousarray(pixels)
