@@ -13,7 +13,7 @@ from PIL import Image
 
 from facetrail.errors import ImageError
 from facetrail.media.images import load_image
-from facetrail.media.jpeg_damage import find_block_step
+from facetrail.media.jpeg_damage import find_block_step, find_garbage_block
 from tests.hostile.corpus import MAY_ACCEPT, REFUSE, _flip_verdict, _lenient_pixels, flip_bits
 
 MCU = 16  # 4:2:0 JPEGs code 16x16 pixels at a time
@@ -87,12 +87,14 @@ def test_real_bit_flips_damaged_are_refused_and_harmless_ones_kept(faces_dir: Pa
             accepted = False
         outcomes[(verdict, accepted)] = outcomes.get((verdict, accepted), 0) + 1
     print(outcomes)
-    assert outcomes.get((MAY_ACCEPT, False), 0) == 0  # no harmless flip refused
+    # "Harmless" flips keep 99.5% of pixels within 16 levels; a few hold one garbage block
+    # (0.1% of the photo), which the garbage-block check refuses: the file is corrupt.
+    assert outcomes.get((MAY_ACCEPT, False), 0) <= 3
     damaged = outcomes.get((REFUSE, True), 0) + outcomes.get((REFUSE, False), 0)
-    # Without the block-step check 110 of these 168 damaged flips decoded cleanly (65%);
-    # with it 53 (32%): the rest shift the whole photo from its first blocks, or leave a
-    # few garbage blocks and no step (see tests/hostile/test_hostile_corpus.py).
-    assert outcomes.get((REFUSE, True), 0) <= 0.35 * damaged, outcomes
+    # Without the damage checks 110 of these 168 damaged flips decoded cleanly (65%);
+    # with them 35 (21%): the rest shift the whole photo from its first blocks, or leave
+    # small garbage and no step (see tests/hostile/test_hostile_corpus.py).
+    assert outcomes.get((REFUSE, True), 0) <= 0.25 * damaged, outcomes
 
 
 @pytest.mark.slow
@@ -108,3 +110,16 @@ def test_no_undamaged_photo_of_the_test_sets_is_refused(faces_dir: Path) -> None
             refused.append(str(error))
     assert len(lfw) + len(others) > 3_000
     assert not refused, refused[:5]
+
+
+def test_a_garbage_block_is_refused_and_a_sharp_natural_edge_is_not(faces_dir: Path) -> None:
+    """Random detail in one block (what a desynchronised decoder writes) against a real edge."""
+    pixels = _lfw_photo(faces_dir, 4)
+    garbage = pixels.copy()
+    noise = np.random.default_rng(3).integers(0, 256, (8, 8, 1), dtype=np.uint8)
+    garbage[96:104, 120:128] = noise  # on the 8-pixel grid, like a decoded block
+    with pytest.raises(ImageError, match=r"block at row 96, column 120 breaks from all four"):
+        load_image(_jpeg(garbage), name="garbage.jpg")
+    edged = pixels.copy()
+    edged[96:, 120:] = 255 - edged[96:, 120:]  # a hard corner: steps on two sides only
+    assert find_garbage_block(edged) is None

@@ -12,7 +12,7 @@ import numpy as np
 import simplejpeg
 
 from facetrail.errors import ImageError
-from facetrail.media.jpeg_damage import find_block_step
+from facetrail.media.jpeg_damage import find_block_step, find_garbage_block
 
 JPEG_EOI = b"\xff\xd9"
 # Bytes some encoders leave after the end-of-image marker (zero or 0xFF padding).
@@ -62,17 +62,27 @@ def decode_jpeg_strict(
             "copy or export it again",
         ) from error
     pixels = np.ascontiguousarray(pixels)
-    check_block_steps(data, pixels, label)
+    check_decoding_damage(data, pixels, label)
     return pixels
 
 
-def check_block_steps(data: bytes, pixels: np.ndarray, label: str) -> None:
-    """Refuse a JPEG whose pixels show the constant block-row step of a desynchronised decode."""
+def check_decoding_damage(data: bytes, pixels: np.ndarray, label: str) -> None:
+    """Refuse a JPEG whose pixels show the marks of a desynchronised decode (jpeg_damage)."""
     try:
         _, width, _, subsampling = simplejpeg.decode_jpeg_header(data)
     except ValueError:  # a layout turbojpeg cannot name: judge the luma alone
         width, subsampling = pixels.shape[1], "unknown"
-    step = find_block_step(pixels, subsampling, scale=pixels.shape[1] / max(width, 1))
+    scale = pixels.shape[1] / max(width, 1)
+    garbage = find_garbage_block(pixels, scale)
+    if garbage is not None:
+        raise ImageError(
+            label,
+            f"JPEG looks damaged: the block at row {garbage.row}, column {garbage.column} "
+            f"breaks from all four of its neighbours by {garbage.levels:.0f} levels or more, "
+            "the mark of corrupted data that libjpeg decodes without complaint; "
+            "copy or export the photo again",
+        )
+    step = find_block_step(pixels, subsampling, scale)
     if step is None:
         return
     raise ImageError(

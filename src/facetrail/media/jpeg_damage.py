@@ -46,6 +46,9 @@ AGREE_SHARE = 0.3  # ... or within this share of the median, whichever is larger
 # hostile corpus's bit flips: see tests/hostile/test_jpeg_damage.py for the figures.
 STEP_THRESHOLD = 8.0  # grey levels times agreement, over the off-grid baseline
 MIN_BLOCK_PIXELS = 4  # at draft scales under 1/2 a block is too small to judge
+# A block stepping from all four neighbours by this many levels more than any block half
+# a block off the grid does: measured on 9,660 undamaged JPEGs, the largest was 34.
+GARBAGE_THRESHOLD = 40.0
 # Photos over this many pixels are judged at half size (a third of the time of 2 MP).
 HALVE_ABOVE_PIXELS = 1_500_000
 
@@ -222,3 +225,74 @@ def _median_of_finite(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     ordered = np.sort(values, axis=1)
     index = np.arange(len(counts))
     return 0.5 * (ordered[index, (counts - 1) // 2] + ordered[index, counts // 2])
+
+
+@dataclass(frozen=True, slots=True)
+class GarbageBlock:
+    """A block that breaks from all four neighbours: decoded from desynchronised data."""
+
+    row: int  # pixel row and column of its top-left corner in the decoded image
+    column: int
+    levels: float  # its weakest side's step beyond the neighbours' slope, in grey levels
+
+
+def find_garbage_block(pixels: np.ndarray, scale: float = 1.0) -> GarbageBlock | None:
+    """The luma block most out of step with all four neighbours, if out of step enough.
+
+    Before a desynchronised decoder falls back into step it decodes a few blocks from
+    the wrong bits: random detail that matches none of its neighbours. A natural edge runs
+    along at most two sides of a block; a step on all four sides, beyond what the same
+    measure finds half a block off the grid, is a garbage block.
+    """
+    block = round(BLOCK * scale)
+    if block < MIN_BLOCK_PIXELS or pixels.ndim != 3:
+        return None
+    if pixels.shape[0] * pixels.shape[1] > HALVE_ABOVE_PIXELS and block >= 2 * MIN_BLOCK_PIXELS:
+        return _halved_garbage_block(pixels, block)
+    luma = cv2.cvtColor(pixels, cv2.COLOR_BGR2YCrCb)[:, :, 0].astype(np.float32)
+    across_rows = _boundary_excess(luma)
+    across_columns = _boundary_excess(luma.T).T
+    on_grid = _worst_block(across_rows, across_columns, block, 0)
+    off_grid = _worst_block(across_rows, across_columns, block, block // 2)
+    if on_grid is None or off_grid is None or on_grid[0] - off_grid[0] < GARBAGE_THRESHOLD:
+        return None
+    levels, row, column = on_grid
+    return GarbageBlock(row, column, levels)
+
+
+def _halved_garbage_block(pixels: np.ndarray, block: int) -> GarbageBlock | None:
+    """find_garbage_block on a 2x2-mean copy (blocks of block/2), mapped back."""
+    height, width = pixels.shape[0] // 2, pixels.shape[1] // 2
+    small = cv2.resize(
+        pixels[: height * 2, : width * 2], (width, height), interpolation=cv2.INTER_AREA
+    )
+    found = find_garbage_block(small, scale=block / 2 / BLOCK)
+    return None if found is None else GarbageBlock(found.row * 2, found.column * 2, found.levels)
+
+
+def _boundary_excess(plane: np.ndarray) -> np.ndarray:
+    """|step between rows y-1 and y beyond the neighbours' slope|; row y holds it (0 at edges)."""
+    excess = np.zeros_like(plane)
+    steps = np.diff(plane, axis=0)  # steps[k] = plane[k + 1] - plane[k]
+    excess[2:-1] = np.abs(steps[1:-1] - 0.5 * (steps[:-2] + steps[2:]))
+    return excess
+
+
+def _worst_block(
+    across_rows: np.ndarray, across_columns: np.ndarray, block: int, offset: int
+) -> tuple[float, int, int] | None:
+    """(weakest-side step, row, column) of the block on this grid whose weakest is largest."""
+    height, width = across_rows.shape
+    tops = np.arange(offset + block, height - block - 2, block)
+    lefts = np.arange(offset + block, width - block - 2, block)
+    if len(tops) < 2 or len(lefts) < 2:
+        return None
+    span_x = slice(lefts[0], lefts[-1] + block)
+    span_y = slice(tops[0], tops[-1] + block)
+    top = across_rows[tops, span_x].reshape(len(tops), len(lefts), block).mean(axis=2)
+    bottom = across_rows[tops + block, span_x].reshape(len(tops), len(lefts), block).mean(axis=2)
+    left = across_columns[span_y, lefts].reshape(len(tops), block, len(lefts)).mean(axis=1)
+    right = across_columns[span_y, lefts + block].reshape(len(tops), block, len(lefts)).mean(axis=1)
+    weakest = np.minimum(np.minimum(top, bottom), np.minimum(left, right))
+    row, column = np.unravel_index(int(np.argmax(weakest)), weakest.shape)
+    return float(weakest[row, column]), int(tops[row]), int(lefts[column])
