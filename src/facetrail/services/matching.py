@@ -12,6 +12,7 @@ from facetrail.biometrics.face import Face
 from facetrail.biometrics.pipeline import FaceAnalyzer
 from facetrail.errors import InvalidInputError
 from facetrail.index.catalog import IndexCatalog, vector_from_bytes
+from facetrail.index.rerank import template_scores
 from facetrail.security.sealing import Sealer
 from facetrail.services.retention_policy import usable_images
 from facetrail.store.models import Gallery, Image, Subject, Template
@@ -73,14 +74,17 @@ def rank_subjects_batch(
     for recognizer in analyzer.recognizers:
         depth = max(MIN_TEMPLATE_CANDIDATES, top * TEMPLATE_CANDIDATES_PER_SUBJECT)
         queries = np.stack([face.template(recognizer.name) for face in faces])
-        _, ids, size = catalog.search(
+        scores, ids, size, exact = catalog.search(
             gallery.id, recognizer.name, recognizer.dim, queries, depth, gallery.index_factory
         )
         if size == 0:
             continue
-        rescored = exact_scores(
-            session, catalog.sealer, recognizer.dim, queries, ids, owners, names
-        )
+        if exact:
+            rescored = held_scores(session, scores, ids, owners, names)
+        else:
+            rescored = exact_scores(
+                session, catalog.sealer, recognizer.dim, queries, ids, owners, names
+            )
         for row, per_image in enumerate(per_face):
             for image_id, score in rescored[row]:
                 per_image.setdefault(image_id, {})[recognizer.name] = score
@@ -92,6 +96,46 @@ def rank_subjects_batch(
     )
     per_face = [{i: v for i, v in per_image.items() if i in usable} for per_image in per_face]
     return [_best_subjects(analyzer, per_image, owners, names, top) for per_image in per_face]
+
+
+def _owners(
+    session: Session, found: list[int], owners: dict[int, int], names: dict[int, str]
+) -> dict[int, int]:
+    """template id -> image id of the templates the database holds, filling `owners`
+    (image -> subject id) and `names` (subject id -> external id) in the same query."""
+    images: dict[int, int] = {}
+    for start in range(0, len(found), LOOKUP_BATCH):
+        for template_id, image_id, subject_id, name in session.execute(
+            select(Template.id, Template.image_id, Subject.id, Subject.external_id)
+            .join(Image, Template.image_id == Image.id)
+            .join(Subject, Image.subject_id == Subject.id)
+            .where(Template.id.in_(found[start : start + LOOKUP_BATCH]))
+        ).tuples():
+            images[template_id] = image_id
+            owners[image_id] = subject_id
+            names[subject_id] = name
+    return images
+
+
+def held_scores(
+    session: Session,
+    scores: np.ndarray,
+    ids: np.ndarray,
+    owners: dict[int, int],
+    names: dict[int, str],
+) -> list[list[tuple[int, float]]]:
+    """Per query, (image id, score) of candidates an index already scored exactly.
+
+    Only the candidates' metadata is read (no template); one the database no longer
+    holds (deleted since the index was read) is dropped, as in `exact_scores`.
+    """
+    images = _owners(session, sorted({int(i) for i in ids.ravel() if i >= 0}), owners, names)
+    out: list[list[tuple[int, float]]] = []
+    for row_ids, row_scores in zip(ids.tolist(), scores.tolist(), strict=True):
+        out.append(
+            [(images[t], s) for t, s in zip(row_ids, row_scores, strict=True) if t in images]
+        )
+    return out
 
 
 def exact_scores(
@@ -125,12 +169,12 @@ def exact_scores(
             names[subject_id] = name
     out: list[list[tuple[int, float]]] = []
     for row, query in enumerate(queries):
-        scored = []
-        for template_id in ids[row]:
-            hit = vectors.get(int(template_id))
-            if hit is not None:
-                scored.append((hit[0], float(np.dot(hit[1], query))))
-        out.append(scored)
+        hits = [vectors[t] for t in ids[row].tolist() if t in vectors]
+        if not hits:
+            out.append([])
+            continue
+        exact = template_scores(np.stack([vector for _, vector in hits]), query)
+        out.append([(image_id, s) for (image_id, _), s in zip(hits, exact.tolist(), strict=True)])
     return out
 
 
