@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from facetrail.errors import IndexError_, StoreError
@@ -66,6 +66,12 @@ log = logging.getLogger(__name__)
 RECONCILE_BATCH = 10_000
 # Rows per chunk when a whole (gallery, model) is streamed from the database.
 STREAM_BATCH = 50_000
+
+
+# Read before every search; built once (SQLAlchemy memoises its cache key).
+_GENERATION = select(IndexState.generation).where(
+    IndexState.gallery_id == bindparam("gallery"), IndexState.model == bindparam("model")
+)
 
 
 def bump_generation(session: Session, gallery_id: int, model: str) -> int:
@@ -148,8 +154,8 @@ class IndexCatalog:
 
     def _generation(self, gallery_id: int, model: str) -> int:
         with self.database.reader() as session:
-            state = session.get(IndexState, (gallery_id, model))
-            return state.generation if state else 0
+            found = session.execute(_GENERATION, {"gallery": gallery_id, "model": model})
+            return int(found.scalar() or 0)
 
     def _factory(self, kind: str, size: int) -> str:
         """The FAISS factory a FAISS-backed gallery of `kind` and `size` is indexed with."""

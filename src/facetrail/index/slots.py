@@ -26,10 +26,9 @@ from facetrail.security.sealing import PLAINTEXT, Sealer
 from facetrail.store.files import write_atomic
 
 STALE = -1
-# A compressed index is asked for at least this many results: its PQ scan shortlists
-# REFINE_FACTOR (2) times that for the SQ8 refine store, whose best `k` go on to exact
-# re-ranking, so near neighbours PQ ranks badly are not lost (1000 PQ candidates).
-COMPRESSED_SHORTLIST = 500
+# A compressed index is asked for at least this many candidates, every one re-scored
+# exactly from the re-ranking store, so near neighbours PQ ranks badly are not lost.
+COMPRESSED_SHORTLIST = 1000
 
 
 def save_index(index: FaissIndex, path: Path, sealer: Sealer = PLAINTEXT) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from facetrail.biometrics.face import Face
@@ -14,7 +15,12 @@ from facetrail.errors import InvalidInputError
 from facetrail.index.catalog import IndexCatalog, vector_from_bytes
 from facetrail.index.rerank import template_scores
 from facetrail.security.sealing import Sealer
-from facetrail.services.retention_policy import usable_images
+from facetrail.services.retention_policy import (
+    RETENTION_COLUMNS,
+    policies_in_force,
+    usable,
+    usable_images,
+)
 from facetrail.store.models import Gallery, Image, Subject, Template
 from facetrail.store.types import utcnow
 
@@ -79,6 +85,8 @@ def rank_subjects_batch(
         )
         if size == 0:
             continue
+        if exact and len(analyzer.recognizers) == 1:
+            return _in_score_order(session, scores, ids, top)
         if exact:
             rescored = held_scores(session, scores, ids, owners, names)
         else:
@@ -96,6 +104,83 @@ def rank_subjects_batch(
     )
     per_face = [{i: v for i, v in per_image.items() if i in usable} for per_image in per_face]
     return [_best_subjects(analyzer, per_image, owners, names, top) for per_image in per_face]
+
+
+def _in_score_order(
+    session: Session, scores: np.ndarray, ids: np.ndarray, top: int
+) -> list[list[SubjectMatch]]:
+    """The `top` subjects of exactly scored candidates (one model), reading metadata only
+    as far down each candidate list as it takes to fill `top` usable subjects.
+
+    With one model a subject's score is its best template's, so walking the candidates
+    best first and keeping each subject's first usable one gives the ranking the whole
+    list would. Candidates the database no longer holds, and images past retention or
+    not lawfully held, are skipped. Usually one query for the first `top` and a few.
+    """
+    today = utcnow().date()
+    policies = policies_in_force(session)
+    facts: dict[int, tuple[int, int, str] | None] = {}  # template -> (image, subject, name)
+    rows = ids.tolist()
+    results: list[list[SubjectMatch]] = [[] for _ in rows]
+    placed: list[set[int]] = [set() for _ in rows]
+    done = [0] * len(rows)
+    active = list(range(len(rows)))
+    step = max(top, 16)  # one subject per template is usual: often one query
+    while active:
+        wanted = {t for q in active for t in rows[q][done[q] : done[q] + step] if t >= 0}
+        _template_facts(session, sorted(wanted - facts.keys()), facts, policies, today)
+        still = []
+        for q in active:
+            end = min(done[q] + step, len(rows[q]))
+            for j in range(done[q], end):
+                template_id = rows[q][j]
+                fact = facts.get(template_id) if template_id >= 0 else None
+                if fact is None or fact[1] in placed[q]:
+                    continue
+                placed[q].add(fact[1])
+                results[q].append(SubjectMatch(fact[1], fact[2], fact[0], float(scores[q, j])))
+                if len(results[q]) == top:
+                    break
+            done[q] = end
+            if len(results[q]) < top and end < len(rows[q]) and rows[q][end] >= 0:
+                still.append(q)
+        active = still
+        step *= 2
+    return results
+
+
+# Built once: SQLAlchemy memoises a statement's cache key, so each search skips that work.
+_FACTS = (
+    select(
+        Template.id,
+        Template.image_id,
+        Subject.id.label("subject_id"),
+        Subject.external_id,
+        Gallery.name,
+        *RETENTION_COLUMNS,
+    )
+    .join(Image, Template.image_id == Image.id)
+    .join(Subject, Image.subject_id == Subject.id)
+    .join(Gallery, Subject.gallery_id == Gallery.id)
+    .where(Template.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+def _template_facts(
+    session: Session,
+    found: list[int],
+    facts: dict[int, tuple[int, int, str] | None],
+    policies: dict[tuple[str, str], int],
+    today: date,
+) -> None:
+    """Fill facts[template] with (image, subject, name) when the database holds it and its
+    image may be used today, else None."""
+    for start in range(0, len(found), LOOKUP_BATCH):
+        chunk = found[start : start + LOOKUP_BATCH]
+        facts.update(dict.fromkeys(chunk))
+        for row in session.execute(_FACTS, {"ids": chunk}):
+            if usable(row, row.lawfully_held, row.name, policies, today):
+                facts[row.id] = (row.image_id, row.subject_id, row.external_id)
 
 
 def _owners(
