@@ -8,10 +8,14 @@ gallery bulk-loaded (index/bulk.py: synthetic templates straight into the databa
 for each index kind (exact, compressed, milvus on a `milvus-lite server` started on a free
 loopback port) the index is built by the catalogue from the database (`index rebuild`'s
 path) and every probe goes through services/matching.rank_subjects_batch: index store,
-exact re-ranking from the stored templates, grouping by subject. Per kind it prints
-build time, index bytes per template, p50/p99 latency of one probe (top `--top`
-subjects), batched throughput, rank-1 and top-`--top` mate recall, their ratios to
-exact, and how often rank-1 / the top-10 subject set equal exact's.
+exact re-ranking (FAISS: from the index's own vectors or the compressed kind's
+re-ranking store; Milvus: from the database), metadata of the candidates, grouping by
+subject. Per kind it prints build time, index bytes per template in the heap and in the
+memory-mapped re-ranking store, p50/p99 wall-clock latency of one probe (top `--top`
+subjects), its CPU time, the catalogue slot's search alone, batched throughput, rank-1
+and top-`--top` mate recall, their ratios to exact, and how often rank-1 / the top-10
+subject set equal exact's. Without `exact` in `--kinds` (10M: no room for a Flat copy)
+the baseline is exact search by chunked matmul over the same vectors in the same run.
 
 Data: a Gaussian mixture on the unit sphere, so the gallery has the cluster structure of
 real embeddings (uniform random vectors are unrealistically hard for IVF): each template

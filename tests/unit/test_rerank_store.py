@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 import facetrail
 from facetrail.biometrics.face import Face
@@ -19,7 +20,7 @@ from facetrail.security import keyring as crypto
 from facetrail.security.keyring import is_sealed
 from facetrail.security.sealing import Sealer
 from facetrail.services.matching import rank_subjects_batch
-from facetrail.store.models import Gallery
+from facetrail.store.models import Gallery, Image, Subject
 
 DIM = 128
 PIPELINE = "yunet+sface"
@@ -163,5 +164,32 @@ def test_crash_between_store_and_index_writes_rebuilds_the_store(tmp_path: Path)
     app = facetrail.open(home)
     try:
         assert _search(app, loaded.gallery_id, probes) == after
+    finally:
+        app.close()
+
+
+def test_images_not_usable_are_skipped_and_the_next_subjects_fill_in(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    vectors = _unit(rng, 2_000)
+    probes = vectors[:5] * 0.7 + _unit(rng, 5) * 0.7
+    probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+    app = facetrail.open(tmp_path / "h")
+    try:
+        loaded = bulk_load(app.kernel.catalog, "pq", vectors, kind="compressed")
+        before = _search(app, loaded.gallery_id, probes)
+        hidden = {row[0] for row in before} | {row[3] for row in before}
+        with app.kernel.database.transaction() as session:
+            for image in session.scalars(
+                select(Image).join(Subject).where(Subject.external_id.in_(hidden))
+            ):
+                image.lawfully_held = False
+        after = _search(app, loaded.gallery_id, probes)
+        truth = [
+            [loaded.subject_names[i] for i in np.argsort(-(vectors @ p), kind="stable")]
+            for p in probes
+        ]
+        for row, expected in zip(after, truth, strict=True):
+            assert len(row) == 10 and not hidden & set(row)
+            assert row == [name for name in expected if name not in hidden][:10]
     finally:
         app.close()

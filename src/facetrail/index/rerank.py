@@ -15,7 +15,7 @@ memory) and left out of the next file written. `save` writes the live rows in id
 order through a temp file, fsync and rename, then maps the new file.
 
 File: `STORE_MAGIC`, a 4-byte little-endian header length, a JSON header (format, dim,
-version, count, CRC32 of the payload), padding to 64 bytes, the ids (int64) and the
+version, count, CRC32 of the payload), padded to HEADER_BYTES (256), the ids (int64) and the
 vectors (float32, row-major). Sealed as a whole when encryption at rest is on.
 """
 
@@ -26,6 +26,7 @@ import os
 import struct
 import tempfile
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,8 @@ STORE_MAGIC = b"FTRRANK\x00"
 STORE_FORMAT = 1
 STORE_SUFFIX = ".vectors"
 _HEADER_LEN = struct.Struct("<I")
-_ALIGN = 64
+# Header bytes before the ids (magic, length, padded JSON): a multiple of 64.
+HEADER_BYTES = 256
 _MAX_HEADER_BYTES = 1 << 16
 # Rows gathered per write when a store is saved (bounds the extra memory of a save).
 WRITE_CHUNK = 65_536
@@ -249,55 +251,62 @@ class RerankStore:
 
     # -- persistence -------------------------------------------------------------------
 
-    def _chunks(self) -> tuple[np.ndarray, list[np.ndarray]]:
-        """(live ids ascending, vector chunks in the same order) without one big copy."""
+    def _chunks(self) -> tuple[np.ndarray, Iterator[np.ndarray]]:
+        """(live ids ascending, vector chunks in the same order): gathered one chunk at a
+        time, so saving a 10M store needs WRITE_CHUNK rows of extra memory, not 5 GB."""
         ids = [s.ids[s.live] for s in self._segments]
         rows = [np.flatnonzero(s.live) for s in self._segments]
         all_ids = np.concatenate(ids) if ids else np.empty(0, np.int64)
         marks = [np.full(len(r), n, np.int32) for n, r in enumerate(rows)]
         seg = np.concatenate(marks) if marks else np.empty(0, np.int32)
         row = np.concatenate(rows) if rows else np.empty(0, np.int64)
-        order = np.argsort(all_ids, kind="stable")
-        all_ids, seg, row = all_ids[order], seg[order].astype(np.int32), row[order]
-        chunks = []
-        for lo in range(0, len(all_ids), WRITE_CHUNK):
-            s, r = seg[lo : lo + WRITE_CHUNK], row[lo : lo + WRITE_CHUNK]
-            chunk = np.empty((len(s), self.dim), np.float32)
-            for n, segment in enumerate(self._segments):
-                mine = s == n
-                if mine.any():
-                    chunk[mine] = segment.vectors[r[mine]]
-            chunks.append(chunk)
-        return all_ids, chunks
+        if len(self._segments) > 1:
+            order = np.argsort(all_ids, kind="stable")
+            all_ids, seg, row = all_ids[order], seg[order], row[order]
 
-    def _header(self, ids: np.ndarray, chunks: list[np.ndarray]) -> bytes:
-        crc = zlib.crc32(ids.tobytes())
-        for chunk in chunks:
-            crc = zlib.crc32(chunk.data, crc)
+        def chunks() -> Iterator[np.ndarray]:
+            for lo in range(0, len(all_ids), WRITE_CHUNK):
+                s, r = seg[lo : lo + WRITE_CHUNK], row[lo : lo + WRITE_CHUNK]
+                chunk = np.empty((len(s), self.dim), np.float32)
+                for n, segment in enumerate(self._segments):
+                    mine = s == n
+                    if mine.any():
+                        chunk[mine] = segment.vectors[r[mine]]
+                yield chunk
+
+        return all_ids, chunks()
+
+    def _header(self, count: int, crc: int) -> bytes:
+        """The file header, always HEADER_BYTES long (rewritten in place once the CRC of
+        the streamed payload is known)."""
         head = json.dumps(
             {
                 "format": STORE_FORMAT,
                 "dim": self.dim,
                 "version": int(self.version),
-                "count": len(ids),
+                "count": count,
                 "crc32": crc,
             },
             sort_keys=True,
         ).encode()
-        start = len(STORE_MAGIC) + _HEADER_LEN.size + len(head)
-        pad = b" " * (-start % _ALIGN)
-        return STORE_MAGIC + _HEADER_LEN.pack(len(head) + len(pad)) + head + pad
+        room = HEADER_BYTES - len(STORE_MAGIC) - _HEADER_LEN.size
+        if len(head) > room:
+            raise StoreError("re-ranking store header too long")
+        return STORE_MAGIC + _HEADER_LEN.pack(room) + head + b" " * (room - len(head))
 
     def save(self, path: Path, sealer: Sealer = PLAINTEXT) -> None:
         """Write the live rows atomically (sealed if encryption is on), then map the file."""
         ids, chunks = self._chunks()
-        header = self._header(ids, chunks)
         try:
             if sealer.enabled:
-                body = b"".join([header, ids.tobytes(), *(c.tobytes() for c in chunks)])
+                parts = [ids.tobytes(), *(c.tobytes() for c in chunks)]
+                crc = 0
+                for part in parts:
+                    crc = zlib.crc32(part, crc)
+                body = b"".join([self._header(len(ids), crc), *parts])
                 write_atomic(path, sealer.seal(body))
             else:
-                _write_plain(path, [header, ids.tobytes(), *chunks])
+                _write_plain(path, ids, chunks, lambda crc: self._header(len(ids), crc))
         except OSError as error:
             raise StoreError(f"cannot write re-ranking store {path}: {error}") from error
         loaded = RerankStore.load(path, sealer, self.dim)
@@ -363,15 +372,24 @@ class RerankStore:
         return store
 
 
-def _write_plain(path: Path, parts: list[bytes | np.ndarray]) -> None:
-    """Write parts to path via a 0600 temp file in the same folder, fsync and rename."""
+def _write_plain(
+    path: Path, ids: np.ndarray, chunks: Iterator[np.ndarray], header: Callable[[int], bytes]
+) -> None:
+    """Stream header, ids and vector chunks to a 0600 temp file in the same folder, write
+    the header again with the payload's CRC, fsync and rename."""
     private_dirs(path.parent)
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
     try:
         os.fchmod(handle, FILE_MODE)
         with os.fdopen(handle, "wb") as stream:
-            for part in parts:
-                stream.write(part if isinstance(part, bytes) else part.data)
+            stream.write(header(0))
+            stream.write(ids.data)
+            crc = zlib.crc32(ids.data)
+            for chunk in chunks:
+                stream.write(chunk.data)
+                crc = zlib.crc32(chunk.data, crc)
+            stream.seek(0)
+            stream.write(header(crc))
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temp_name, path)
