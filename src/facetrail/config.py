@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     # re-ranking) past it; milvus = a collection per (gallery, model) on `index_url`.
     index_kind: Literal["auto", "exact", "compressed", "milvus"] = "auto"
     compress_above: int = Field(default=1_000_000, ge=0)
-    compressed_factory: str = "PQ64x4fs,Refine(SQ8)"  # FAISS factory of compressed galleries
+    compressed_factory: str = (
+        "PQ64x4fs"  # FAISS factory of compressed galleries (re-ranked exactly)
+    )
     index_url: str | None = None  # milvus://host:port (FACETRAIL_INDEX_URL / --index-url)
     milvus_index_type: str = "FLAT"  # FLAT (exact), HNSW, HNSW_SQ, IVF_FLAT, IVF_SQ8
     milvus_build_params: dict[str, int | float | str] = Field(default_factory=dict)  # JSON

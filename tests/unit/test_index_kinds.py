@@ -120,7 +120,7 @@ def test_compressed_gallery_scores_are_reranked_exactly(tmp_path: Path) -> None:
         assert isinstance(slot, FaissSlot) and slot.factory == COMPRESSED_FACTORY
         probes = vectors[:20] * 0.7 + _unit(rng, 20) * 0.7
         probes /= np.linalg.norm(probes, axis=1, keepdims=True)
-        raw_scores, raw_ids = slot.search(probes, 10)
+        raw_scores, raw_ids = slot.index.search(probes, 10)  # the FAISS index's own scores
         with application.kernel.reader() as session:
             gallery = session.get(Gallery, loaded.gallery_id)
             ranked = rank_subjects_batch(
@@ -145,6 +145,11 @@ def test_compressed_gallery_scores_are_reranked_exactly(tmp_path: Path) -> None:
                 worst_raw = max(worst_raw, abs(score - float(truth[template_id - 1])))
         # The index's own (SQ8) scores are not exact: the re-ranking is what made them so.
         assert worst_raw > 1e-5
+        # The slot re-ranks from its store: the same exact scores, no database read.
+        exact_scores, exact_ids = slot.search(probes, 10)
+        for probe, scores, ids in zip(probes, exact_scores, exact_ids, strict=True):
+            truth = vectors[ids - 1] @ probe
+            assert scores.tolist() == pytest.approx(truth.tolist(), abs=1e-6)
     finally:
         application.close()
 

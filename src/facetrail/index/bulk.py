@@ -10,10 +10,12 @@ generation is bumped once, and the index store is built from the same vectors
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from facetrail.errors import InvalidInputError
@@ -24,6 +26,60 @@ from facetrail.store.types import utcnow
 
 INSERT_BATCH = 20_000
 SYNTHETIC_FORMAT = "synthetic"
+# Column values every bulk row shares (the ORM's Python-side defaults, spelled out: the
+# rows go in through the driver's executemany, which applies none).
+_IMAGE_CONSTANTS: dict[str, Any] = {
+    "format": SYNTHETIC_FORMAT,
+    "width": 0,
+    "height": 0,
+    "file_name": "",
+    "source": "",
+    "legal_basis": "",
+    "lawfully_held": True,
+    "faces_found": 1,
+    "low_quality": False,
+}
+_TEMPLATE_CONSTANTS: dict[str, Any] = {
+    "box": [],
+    "landmarks": [],
+    "quality": 1.0,
+    "quality_components": {},
+}
+
+
+class _RawInsert:
+    """A multi-row INSERT run through the DB driver's executemany on the session's
+    connection: values converted once per constant column, not once per row by the ORM
+    (about 5x faster for millions of rows)."""
+
+    def __init__(self, session: Session, model: type[Any], columns: list[str]) -> None:
+        self.connection = session.connection()
+        dialect = self.connection.dialect
+        self.table = model.__table__
+        self.columns = columns
+        marks = {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric": ":1"}
+        mark = marks.get(dialect.paramstyle)
+        if mark is None:
+            raise InvalidInputError(f"bulk load does not support paramstyle {dialect.paramstyle}")
+        quote = dialect.identifier_preparer.quote
+        self.sql = (
+            f"INSERT INTO {quote(self.table.name)} ({', '.join(quote(c) for c in columns)})"
+            f" VALUES ({', '.join([mark] * len(columns))})"
+        )
+        self.dialect = dialect
+
+    def constants(self, values: dict[str, Any]) -> list[Any]:
+        """values (column -> Python value) converted as the ORM would bind them."""
+        out = []
+        for name, value in values.items():
+            process = (
+                self.table.c[name].type.dialect_impl(self.dialect).bind_processor(self.dialect)
+            )
+            out.append(process(value) if process else value)
+        return out
+
+    def run(self, rows: list[tuple[Any, ...]]) -> None:
+        self.connection.exec_driver_sql(self.sql, rows)
 
 
 @dataclass(frozen=True)
@@ -33,6 +89,8 @@ class BulkGallery:
     gallery_id: int
     template_ids: np.ndarray  # row i of the vectors is template template_ids[i]
     subject_names: list[str]
+    database_s: float = 0.0  # seconds inserting the rows
+    index_s: float = 0.0  # seconds building and saving the index (and re-ranking store)
 
 
 def _next_id(session: Session, column: InstrumentedAttribute[int]) -> int:
@@ -58,6 +116,7 @@ def bulk_load(
         raise InvalidInputError(f"bulk load needs an (n, dim) matrix, got shape {vectors.shape}")
     n, dim = vectors.shape
     database, sealer = catalog.database, catalog.sealer
+    started = time.perf_counter()
     now = utcnow()
     names = [f"{subject_prefix}{i}" for i in range(n)]
     with database.transaction() as session:
@@ -69,58 +128,49 @@ def bulk_load(
         first_subject = _next_id(session, Subject.id)
         first_image = _next_id(session, Image.id)
         first_template = _next_id(session, Template.id)
+        image_shared = _IMAGE_CONSTANTS | {"created_at": now}
+        template_shared = _TEMPLATE_CONSTANTS | {
+            "created_at": now,
+            "gallery_id": gallery.id,
+            "model": model,
+            "model_version": model_version,
+            "dim": dim,
+        }
+        subjects = _RawInsert(session, Subject, ["id", "gallery_id", "external_id", "created_at"])
+        images = _RawInsert(session, Image, [*image_shared, "id", "subject_id", "sha256"])
+        templates = _RawInsert(session, Template, [*template_shared, "id", "image_id", "vector"])
+        image_constants = images.constants(image_shared)
+        template_constants = templates.constants(template_shared)
+        subject_now = subjects.constants({"created_at": now})[0]
         for lo in range(0, n, INSERT_BATCH):
-            hi = min(n, lo + INSERT_BATCH)
-            rows = range(lo, hi)
-            session.execute(
-                insert(Subject),
+            rows = range(lo, min(n, lo + INSERT_BATCH))
+            subjects.run([(first_subject + i, gallery.id, names[i], subject_now) for i in rows])
+            images.run(
                 [
-                    {
-                        "id": first_subject + i,
-                        "gallery_id": gallery.id,
-                        "external_id": names[i],
-                        "created_at": now,
-                    }
+                    (
+                        *image_constants,
+                        first_image + i,
+                        first_subject + i,
+                        hashlib.sha256(b"%d:%d" % (gallery.id, i)).hexdigest(),
+                    )
                     for i in rows
-                ],
+                ]
             )
-            session.execute(
-                insert(Image),
+            templates.run(
                 [
-                    {
-                        "id": first_image + i,
-                        "subject_id": first_subject + i,
-                        "sha256": hashlib.sha256(b"%d:%d" % (gallery.id, i)).hexdigest(),
-                        "format": SYNTHETIC_FORMAT,
-                        "width": 0,
-                        "height": 0,
-                        "created_at": now,
-                    }
+                    (
+                        *template_constants,
+                        first_template + i,
+                        first_image + i,
+                        vector_to_bytes(vectors[i], sealer),
+                    )
                     for i in rows
-                ],
-            )
-            session.execute(
-                insert(Template),
-                [
-                    {
-                        "id": first_template + i,
-                        "image_id": first_image + i,
-                        "gallery_id": gallery.id,
-                        "model": model,
-                        "model_version": model_version,
-                        "dim": dim,
-                        "vector": vector_to_bytes(vectors[i], sealer),
-                        "box": [],
-                        "landmarks": [],
-                        "quality": 1.0,
-                        "quality_components": {},
-                        "created_at": now,
-                    }
-                    for i in rows
-                ],
+                ]
             )
         bump_generation(session, gallery.id, model)
         gallery_id = gallery.id
+    database_s = time.perf_counter() - started
     ids = np.arange(first_template, first_template + n, dtype=np.int64)
+    started = time.perf_counter()
     catalog.adopt(gallery_id, model, dim, kind, ids, vectors)
-    return BulkGallery(gallery_id, ids, names)
+    return BulkGallery(gallery_id, ids, names, database_s, time.perf_counter() - started)

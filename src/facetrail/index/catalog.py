@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from facetrail.errors import IndexError_, StoreError
@@ -34,6 +34,7 @@ from facetrail.index.kinds import (
 )
 from facetrail.index.locks import ReadWriteLock
 from facetrail.index.milvus_connect import collection_name, connect, parse_url
+from facetrail.index.rerank import RerankStore, store_path
 from facetrail.index.slots import (
     STALE,
     FaissSlot,
@@ -65,6 +66,12 @@ log = logging.getLogger(__name__)
 RECONCILE_BATCH = 10_000
 # Rows per chunk when a whole (gallery, model) is streamed from the database.
 STREAM_BATCH = 50_000
+
+
+# Read before every search; built once (SQLAlchemy memoises its cache key).
+_GENERATION = select(IndexState.generation).where(
+    IndexState.gallery_id == bindparam("gallery"), IndexState.model == bindparam("model")
+)
 
 
 def bump_generation(session: Session, gallery_id: int, model: str) -> int:
@@ -147,8 +154,8 @@ class IndexCatalog:
 
     def _generation(self, gallery_id: int, model: str) -> int:
         with self.database.reader() as session:
-            state = session.get(IndexState, (gallery_id, model))
-            return state.generation if state else 0
+            found = session.execute(_GENERATION, {"gallery": gallery_id, "model": model})
+            return int(found.scalar() or 0)
 
     def _factory(self, kind: str, size: int) -> str:
         """The FAISS factory a FAISS-backed gallery of `kind` and `size` is indexed with."""
@@ -231,10 +238,42 @@ class IndexCatalog:
             try:
                 index = load_index(path, self.sealer)
                 if index.dim == dim:
-                    return FaissSlot(index, path, self.sealer)
+                    store = None
+                    if index.factory != "Flat":
+                        store = self._load_store(index, path, gallery_id, model, dim)
+                    return FaissSlot(index, path, self.sealer, store)
             except StoreError:
                 pass  # unreadable: rebuilt from the database
         return self._new_faiss(gallery_id, model, dim, "Flat")
+
+    def _load_store(
+        self, index: FaissIndex, path: Path, gallery_id: int, model: str, dim: int
+    ) -> RerankStore:
+        """The re-ranking store saved with a compressed index, or one rebuilt from the
+        database when it is missing, unreadable or disagrees with the index (a crash
+        between the two writes): the same templates the index holds, never others."""
+        try:
+            store = RerankStore.load(store_path(path), self.sealer, dim)
+            if store.version == index.version and np.array_equal(store.ids(), index.ids()):
+                return store
+            log.warning("re-ranking store of gallery %s / %s is stale: rebuilt", gallery_id, model)
+        except StoreError as error:
+            log.warning("re-ranking store of gallery %s / %s rebuilt: %s", gallery_id, model, error)
+        held = index.ids()
+        store = RerankStore(dim)
+        store.version = index.version
+        store.reserve(len(held))
+        for ids, vectors in self._stream(gallery_id, model, dim):
+            keep = np.isin(ids, held)
+            store.add(ids[keep], vectors[keep])
+        # Templates the index holds but the database no longer does: the index is
+        # reconciled (they leave it) before any search, so none is served unscored.
+        extra = np.setdiff1d(held, store.ids())
+        if extra.size:
+            index.remove(extra)
+            index.version = STALE
+        store.dirty = True
+        return store
 
     # -- searching -----------------------------------------------------------------------
 
@@ -246,8 +285,10 @@ class IndexCatalog:
         queries: np.ndarray,
         depth: int,
         kind: str | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, int]:
-        """Top-`depth` (scores, ids) per query and the index size, safe against changes.
+    ) -> tuple[np.ndarray, np.ndarray, int, bool]:
+        """Top-`depth` (scores, ids) per query, the index size and whether the scores are
+        exact (FAISS slots re-rank from their exact templates; Milvus scores are the
+        server's), safe against changes.
 
         A Milvus call that fails (collection lost, server restarted) drops the open
         collection and tries once more from a fresh, reconciled one.
@@ -263,14 +304,14 @@ class IndexCatalog:
 
     def _search(
         self, slot: Slot, queries: np.ndarray, depth: int
-    ) -> tuple[np.ndarray, np.ndarray, int]:
+    ) -> tuple[np.ndarray, np.ndarray, int, bool]:
         with self._access.reading():
             size = slot.size
             if size == 0:
                 empty = np.empty((len(queries), 0))
-                return empty.astype(np.float32), empty.astype(np.int64), 0
+                return empty.astype(np.float32), empty.astype(np.int64), 0, slot.rescored
             scores, ids = slot.search(queries, min(depth, size))
-            return scores, ids, size
+            return scores, ids, size, slot.rescored
 
     def _drop_open(self, gallery_id: int, model: str) -> None:
         with self._lock, self._access.writing():
@@ -291,6 +332,8 @@ class IndexCatalog:
             slot.remove(extra)
         missing = np.setdiff1d(db_ids, held)
         if missing.size and missing.size == db_ids.size:
+            if isinstance(slot, FaissSlot) and slot.store is not None:
+                slot.store.reserve(int(missing.size))
             for ids, vectors in self._stream(gallery_id, model, dim):
                 slot.add(ids, vectors)
             return
@@ -453,9 +496,13 @@ class IndexCatalog:
                 old.close()
             if is_milvus(kind):
                 slot: Slot = self._fresh_collection(gallery_id, model, dim)
+                slot.add(ids, vectors)
             else:
-                slot = self._new_faiss(gallery_id, model, dim, self._factory(kind, len(ids)))
-            slot.add(ids, vectors)
+                faiss_slot = self._new_faiss(gallery_id, model, dim, self._factory(kind, len(ids)))
+                faiss_slot.index.add(ids, vectors)
+                if faiss_slot.store is not None:  # saved (and mapped) below, no copy kept
+                    faiss_slot.store = RerankStore.borrowing(ids, vectors, generation)
+                slot = faiss_slot
             slot.record(generation)
             slot.persist()
             self._open[(gallery_id, model)] = slot

@@ -17,12 +17,15 @@ EXACT = "exact"
 COMPRESSED = "compressed"
 MILVUS = "milvus"
 INDEX_KINDS = (AUTO, EXACT, COMPRESSED, MILVUS)
-# The compressed kind: 4-bit PQ fast-scan over 64 sub-vectors (32 B) shortlists 1000
-# candidates, an SQ8 store (128 B) re-scores them, the matcher re-ranks the best exactly
-# (176 B per template with ids). PQ32x4fs (16 B) is as fast but its shortlist missed true
-# top-10 neighbours on the synthetic 100k test (49% of probes kept their exact top-10
-# set at 1000 candidates, PQ64x4fs 100%).
-COMPRESSED_FACTORY = "PQ64x4fs,Refine(SQ8)"
+# The compressed kind: 4-bit PQ fast-scan over 64 sub-vectors (32 B per template)
+# shortlists COMPRESSED_SHORTLIST candidates, which are re-scored exactly against the
+# float32 templates of the re-ranking store beside the index (index/rerank.py; memory-
+# mapped, 512 B on disk per template). PQ32x4fs (16 B) is as fast but its shortlist
+# missed true top-10 neighbours on the synthetic 100k test (49% of probes kept their
+# exact top-10 set at 1000 candidates, PQ64x4fs 100%). The SQ8 refine store earlier
+# kinds used between PQ and the exact re-ranking is not needed with the store: its
+# files are rebuilt as plain PQ64x4fs on next use.
+COMPRESSED_FACTORY = "PQ64x4fs"
 # Past this many templates an `auto` gallery is indexed compressed (exact: ~28 ms at 1M).
 DEFAULT_COMPRESS_ABOVE = 1_000_000
 _LEGACY = {EXACT_FACTORY: EXACT}

@@ -4,6 +4,11 @@ A slot wraps one backend index with what the catalogue needs on every search wit
 round trip: the generation it reflects (`version`) and how many templates it holds
 (`size`). `record` makes a generation durable where the backend keeps it (the FAISS
 file's header on `persist`, the Milvus collection's properties at once).
+
+A FAISS slot answers with exact scores (`rescored`): its candidates are re-scored against
+exact float32 templates held beside the index (an exact index's own vectors, a
+compressed index's re-ranking store, index/rerank.py), so the matcher reads no template
+from the database. A Milvus slot's scores are the server's; the matcher re-ranks them.
 """
 
 from __future__ import annotations
@@ -16,14 +21,14 @@ import numpy as np
 from facetrail.errors import IndexError_, StoreError
 from facetrail.index.faiss_index import FaissIndex
 from facetrail.index.milvus_index import MilvusIndex
+from facetrail.index.rerank import RerankStore, exact_rerank, store_path
 from facetrail.security.sealing import PLAINTEXT, Sealer
 from facetrail.store.files import write_atomic
 
 STALE = -1
-# A compressed index is asked for at least this many results: its PQ scan shortlists
-# REFINE_FACTOR (2) times that for the SQ8 refine store, whose best `k` go on to exact
-# re-ranking, so near neighbours PQ ranks badly are not lost (1000 PQ candidates).
-COMPRESSED_SHORTLIST = 500
+# A compressed index is asked for at least this many candidates, every one re-scored
+# exactly from the re-ranking store, so near neighbours PQ ranks badly are not lost.
+COMPRESSED_SHORTLIST = 1000
 
 
 def save_index(index: FaissIndex, path: Path, sealer: Sealer = PLAINTEXT) -> None:
@@ -58,14 +63,25 @@ class MilvusOptions:
 
 
 class FaissSlot:
-    """A FAISS index in memory, saved to its own (optionally sealed) file."""
+    """A FAISS index in memory, saved to its own (optionally sealed) file.
+
+    A compressed index has a re-ranking store (`store`, same ids and generation, saved
+    beside the file); an exact index re-scores from its own vectors.
+    """
 
     remote = False
+    rescored = True
 
-    def __init__(self, index: FaissIndex, path: Path, sealer: Sealer) -> None:
+    def __init__(
+        self, index: FaissIndex, path: Path, sealer: Sealer, store: RerankStore | None = None
+    ) -> None:
         self.index = index
         self.path = path
         self.sealer = sealer
+        if store is None and index.factory != "Flat":
+            store = RerankStore(index.dim)
+            store.version = index.version
+        self.store = store
 
     @property
     def version(self) -> int:
@@ -99,32 +115,65 @@ class FaissSlot:
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         self.index.add(ids, vectors)
+        if self.store is not None:
+            self.store.add(ids, np.asarray(vectors, dtype=np.float32))
 
     def remove(self, ids: np.ndarray) -> int:
-        return self.index.remove(ids)
+        removed = self.index.remove(ids)
+        if self.store is not None:
+            self.store.remove(ids)
+        return removed
+
+    def exact_vectors(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(float32 vectors ids.shape + (dim,), held mask) of candidate ids (-1: not held)."""
+        if self.store is not None:
+            return self.store.lookup(ids)
+        flat = np.asarray(ids, dtype=np.int64).ravel()
+        held = np.fromiter((int(i) in self.index for i in flat), dtype=bool, count=flat.size)
+        out = np.zeros((flat.size, self.index.dim), dtype=np.float32)
+        if held.any():
+            out[held] = self.index.reconstruct(flat[held])
+        return out.reshape(*np.shape(ids), self.index.dim), held.reshape(np.shape(ids))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k; compressed indexes shortlist deeper (COMPRESSED_SHORTLIST) and keep k."""
-        if self.exact:
-            return self.index.search(queries, k)
-        deeper = min(max(k, COMPRESSED_SHORTLIST), len(self.index))
-        scores, ids = self.index.search(queries, deeper)
-        return scores[:, :k], ids[:, :k]
+        """Top-k by exact score: candidates (compressed: COMPRESSED_SHORTLIST deep) re-scored
+        against the exact templates."""
+        deeper = k if self.exact else min(max(k, COMPRESSED_SHORTLIST), len(self.index))
+        _, candidates = self.index.search(queries, deeper)
+        vectors, held = self.exact_vectors(candidates)
+        return exact_rerank(queries, candidates, vectors, held & (candidates >= 0), k)
 
     def record(self, generation: int) -> None:
         """Note the generation (written with the file by `persist`)."""
         self.index.version = generation
+        if self.store is not None and self.store.version != generation:
+            self.store.version = generation
+            self.store.dirty = True
+
+    @property
+    def store_path(self) -> Path:
+        """Where the re-ranking store is saved (beside the index file)."""
+        return store_path(self.path)
 
     def persist(self) -> None:
-        """Write the file atomically (skipped while stale: it is rebuilt on next use)."""
-        if self.index.version >= 0:
-            save_index(self.index, self.path, self.sealer)
+        """Write the store, then the index, atomically (skipped while stale: rebuilt on
+        next use). Each file carries the generation; on load a store that disagrees
+        with its index (a crash between the two writes) is rebuilt from the database."""
+        if self.index.version < 0:
+            return
+        if self.store is not None:
+            if self.store.dirty or not self.store_path.exists():
+                self.store.save(self.store_path, self.sealer)
+        else:
+            self.store_path.unlink(missing_ok=True)  # an exact index keeps no second copy
+        save_index(self.index, self.path, self.sealer)
 
 
 class MilvusSlot:
     """A Milvus collection; its generation lives in the collection's properties."""
 
     remote = True
+    rescored = False  # the matcher re-ranks a collection's candidates from the database
     factory = "milvus"
 
     def __init__(self, index: MilvusIndex) -> None:

@@ -32,6 +32,7 @@ from facetrail.core.kernel import Kernel
 from facetrail.errors import FacetrailError, StoreError
 from facetrail.evaluation.templates import forget_cached
 from facetrail.index.catalog import bump_generation
+from facetrail.index.rerank import store_path
 from facetrail.security.keyring import is_sealed
 from facetrail.store.blobs import PhotoStore
 from facetrail.store.erasure_models import ErasureJob
@@ -439,6 +440,7 @@ def _remove_from_indexes(kernel: Kernel, plan: dict[str, Any]) -> int:
             continue
         if gallery_id not in factories:  # the gallery itself went since: its index too
             kernel.catalog.path(gallery_id, model).unlink(missing_ok=True)
+            store_path(kernel.catalog.path(gallery_id, model)).unlink(missing_ok=True)
             count += ids.size
             continue
         # An index not open in this process is reconciled from the database and saved.

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from facetrail.biometrics.face import Face
@@ -13,8 +14,14 @@ from facetrail.biometrics.pipeline import FaceAnalyzer
 from facetrail.biometrics.subject_score import DEFAULT_SUBJECT_SCORE, subject_score, top_k
 from facetrail.errors import InvalidInputError
 from facetrail.index.catalog import IndexCatalog, vector_from_bytes
+from facetrail.index.rerank import template_scores
 from facetrail.security.sealing import Sealer
-from facetrail.services.retention_policy import usable_images
+from facetrail.services.retention_policy import (
+    RETENTION_COLUMNS,
+    policies_in_force,
+    usable,
+    usable_images,
+)
 from facetrail.store.models import Gallery, Image, Subject, Template
 from facetrail.store.types import utcnow
 
@@ -90,14 +97,19 @@ def rank_subjects_batch(
     for recognizer in analyzer.recognizers:
         depth = max(MIN_TEMPLATE_CANDIDATES, top * TEMPLATE_CANDIDATES_PER_SUBJECT)
         queries = np.stack([face.template(recognizer.name) for face in faces])
-        _, ids, size = catalog.search(
+        scores, ids, size, exact = catalog.search(
             gallery.id, recognizer.name, recognizer.dim, queries, depth, gallery.index_factory
         )
         if size == 0:
             continue
-        rescored = exact_scores(
-            session, catalog.sealer, recognizer.dim, queries, ids, owners, names
-        )
+        if exact and len(analyzer.recognizers) == 1:
+            return _in_score_order(session, scores, ids, top)
+        if exact:
+            rescored = held_scores(session, scores, ids, owners, names)
+        else:
+            rescored = exact_scores(
+                session, catalog.sealer, recognizer.dim, queries, ids, owners, names
+            )
         for row, per_image in enumerate(per_face):
             for image_id, score in rescored[row]:
                 per_image.setdefault(image_id, {})[recognizer.name] = score
@@ -111,6 +123,123 @@ def rank_subjects_batch(
     )
     per_face = [{i: v for i, v in per_image.items() if i in usable} for per_image in per_face]
     return [_best_subjects(analyzer, per_image, owners, names, top, k) for per_image in per_face]
+
+
+def _in_score_order(
+    session: Session, scores: np.ndarray, ids: np.ndarray, top: int
+) -> list[list[SubjectMatch]]:
+    """The `top` subjects of exactly scored candidates (one model), reading metadata only
+    as far down each candidate list as it takes to fill `top` usable subjects.
+
+    With one model a subject's score is its best template's, so walking the candidates
+    best first and keeping each subject's first usable one gives the ranking the whole
+    list would. Candidates the database no longer holds, and images past retention or
+    not lawfully held, are skipped. Usually one query for the first `top` and a few.
+    """
+    today = utcnow().date()
+    policies = policies_in_force(session)
+    facts: dict[int, tuple[int, int, str] | None] = {}  # template -> (image, subject, name)
+    rows = ids.tolist()
+    results: list[list[SubjectMatch]] = [[] for _ in rows]
+    placed: list[set[int]] = [set() for _ in rows]
+    done = [0] * len(rows)
+    active = list(range(len(rows)))
+    step = max(top, 16)  # one subject per template is usual: often one query
+    while active:
+        wanted = {t for q in active for t in rows[q][done[q] : done[q] + step] if t >= 0}
+        _template_facts(session, sorted(wanted - facts.keys()), facts, policies, today)
+        still = []
+        for q in active:
+            end = min(done[q] + step, len(rows[q]))
+            for j in range(done[q], end):
+                template_id = rows[q][j]
+                fact = facts.get(template_id) if template_id >= 0 else None
+                if fact is None or fact[1] in placed[q]:
+                    continue
+                placed[q].add(fact[1])
+                results[q].append(SubjectMatch(fact[1], fact[2], fact[0], float(scores[q, j])))
+                if len(results[q]) == top:
+                    break
+            done[q] = end
+            if len(results[q]) < top and end < len(rows[q]) and rows[q][end] >= 0:
+                still.append(q)
+        active = still
+        step *= 2
+    return results
+
+
+# Built once: SQLAlchemy memoises a statement's cache key, so each search skips that work.
+_FACTS = (
+    select(
+        Template.id,
+        Template.image_id,
+        Subject.id.label("subject_id"),
+        Subject.external_id,
+        Gallery.name,
+        *RETENTION_COLUMNS,
+    )
+    .join(Image, Template.image_id == Image.id)
+    .join(Subject, Image.subject_id == Subject.id)
+    .join(Gallery, Subject.gallery_id == Gallery.id)
+    .where(Template.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+def _template_facts(
+    session: Session,
+    found: list[int],
+    facts: dict[int, tuple[int, int, str] | None],
+    policies: dict[tuple[str, str], int],
+    today: date,
+) -> None:
+    """Fill facts[template] with (image, subject, name) when the database holds it and its
+    image may be used today, else None."""
+    for start in range(0, len(found), LOOKUP_BATCH):
+        chunk = found[start : start + LOOKUP_BATCH]
+        facts.update(dict.fromkeys(chunk))
+        for row in session.execute(_FACTS, {"ids": chunk}):
+            if usable(row, row.lawfully_held, row.name, policies, today):
+                facts[row.id] = (row.image_id, row.subject_id, row.external_id)
+
+
+def _owners(
+    session: Session, found: list[int], owners: dict[int, int], names: dict[int, str]
+) -> dict[int, int]:
+    """template id -> image id of the templates the database holds, filling `owners`
+    (image -> subject id) and `names` (subject id -> external id) in the same query."""
+    images: dict[int, int] = {}
+    for start in range(0, len(found), LOOKUP_BATCH):
+        for template_id, image_id, subject_id, name in session.execute(
+            select(Template.id, Template.image_id, Subject.id, Subject.external_id)
+            .join(Image, Template.image_id == Image.id)
+            .join(Subject, Image.subject_id == Subject.id)
+            .where(Template.id.in_(found[start : start + LOOKUP_BATCH]))
+        ).tuples():
+            images[template_id] = image_id
+            owners[image_id] = subject_id
+            names[subject_id] = name
+    return images
+
+
+def held_scores(
+    session: Session,
+    scores: np.ndarray,
+    ids: np.ndarray,
+    owners: dict[int, int],
+    names: dict[int, str],
+) -> list[list[tuple[int, float]]]:
+    """Per query, (image id, score) of candidates an index already scored exactly.
+
+    Only the candidates' metadata is read (no template); one the database no longer
+    holds (deleted since the index was read) is dropped, as in `exact_scores`.
+    """
+    images = _owners(session, sorted({int(i) for i in ids.ravel() if i >= 0}), owners, names)
+    out: list[list[tuple[int, float]]] = []
+    for row_ids, row_scores in zip(ids.tolist(), scores.tolist(), strict=True):
+        out.append(
+            [(images[t], s) for t, s in zip(row_ids, row_scores, strict=True) if t in images]
+        )
+    return out
 
 
 def exact_scores(
@@ -144,12 +273,12 @@ def exact_scores(
             names[subject_id] = name
     out: list[list[tuple[int, float]]] = []
     for row, query in enumerate(queries):
-        scored = []
-        for template_id in ids[row]:
-            hit = vectors.get(int(template_id))
-            if hit is not None:
-                scored.append((hit[0], float(np.dot(hit[1], query))))
-        out.append(scored)
+        hits = [vectors[t] for t in ids[row].tolist() if t in vectors]
+        if not hits:
+            out.append([])
+            continue
+        exact = template_scores(np.stack([vector for _, vector in hits]), query)
+        out.append([(image_id, s) for (image_id, _), s in zip(hits, exact.tolist(), strict=True)])
     return out
 
 

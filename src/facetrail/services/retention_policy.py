@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,17 +11,45 @@ from sqlalchemy.orm import Session
 from facetrail.store.models import Gallery, Image, Subject
 from facetrail.store.oversight_models import RetentionPolicy
 
+# Read on every search; built once (SQLAlchemy memoises its cache key).
+_POLICIES = select(RetentionPolicy.scope, RetentionPolicy.key, RetentionPolicy.days).order_by(
+    RetentionPolicy.id
+)
+
 
 def policies_in_force(session: Session) -> dict[tuple[str, str], int]:
     """The newest days per (scope, key)."""
     found: dict[tuple[str, str], int] = {}
-    for policy in session.scalars(select(RetentionPolicy).order_by(RetentionPolicy.id)):
-        found[(policy.scope, policy.key)] = policy.days
+    for scope, key, days in session.execute(_POLICIES):
+        found[(scope, key)] = days
     return found
 
 
+class RetentionFacts(Protocol):
+    """What retention needs of an image: an `Image` row, or a result row of its columns."""
+
+    @property
+    def collected_at(self) -> datetime | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def retain_until(self) -> date | None: ...
+    @property
+    def legal_basis(self) -> str: ...
+
+
+# The Image columns `usable` reads, for queries that select them beside others.
+RETENTION_COLUMNS = (
+    Image.collected_at,
+    Image.created_at,
+    Image.retain_until,
+    Image.legal_basis,
+    Image.lawfully_held,
+)
+
+
 def effective_retain_until(
-    image: Image, gallery: str, policies: dict[tuple[str, str], int]
+    image: RetentionFacts, gallery: str, policies: dict[tuple[str, str], int]
 ) -> date | None:
     """The earliest retain-until that applies to the image (None: no period set anywhere)."""
     base = (image.collected_at or image.created_at).date()
@@ -32,6 +61,18 @@ def effective_retain_until(
     return min(candidates) if candidates else None
 
 
+def usable(
+    image: RetentionFacts,
+    lawfully_held: bool,
+    gallery: str,
+    policies: dict[tuple[str, str], int],
+    today: date,
+) -> bool:
+    """Whether an image may be used today: lawfully held and within its retain-until."""
+    until = effective_retain_until(image, gallery, policies)
+    return lawfully_held and (until is None or until >= today)
+
+
 def usable_images(session: Session, image_ids: set[int], today: date) -> set[int]:
     """The images that may be used today: lawfully held and within their effective
     retain-until (image, gallery and legal-basis periods, the earliest)."""
@@ -39,14 +80,9 @@ def usable_images(session: Session, image_ids: set[int], today: date) -> set[int
         return set()
     policies = policies_in_force(session)
     rows = session.execute(
-        select(Image, Gallery.name)
+        select(Image.id, *RETENTION_COLUMNS, Gallery.name)
         .join(Subject, Image.subject_id == Subject.id)
         .join(Gallery, Subject.gallery_id == Gallery.id)
         .where(Image.id.in_(image_ids))
     )
-    usable = set()
-    for image, gallery in rows:
-        until = effective_retain_until(image, gallery, policies)
-        if image.lawfully_held and (until is None or until >= today):
-            usable.add(image.id)
-    return usable
+    return {row.id for row in rows if usable(row, row.lawfully_held, row.name, policies, today)}
