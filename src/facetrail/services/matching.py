@@ -102,7 +102,8 @@ def rank_subjects_batch(
         )
         if size == 0:
             continue
-        if exact and len(analyzer.recognizers) == 1:
+        if exact and len(analyzer.recognizers) == 1 and k == 1:
+            # one model, best image per subject: the walk in score order is the ranking
             return _in_score_order(session, scores, ids, top)
         if exact:
             rescored = held_scores(session, scores, ids, owners, names)
