@@ -15,7 +15,6 @@ import pytest
 import facetrail
 from facetrail.interfaces.api.auth import is_loopback
 from tests.integration.api_support import PASSWORD, LiveServer, live_server, settings_for
-from tests.integration.test_console_browser import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.slow
 
@@ -29,17 +28,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
         token = single.users.bootstrap("admin", PASSWORD).token
     with live_server(settings_for(home)) as server:
         yield server, token
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium: `apt-get install chromium` (scripts/test does as root)")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield launched
-        launched.close()
 
 
 def test_docs_page_is_swagger_ui_served_offline_and_lists_every_operation(

@@ -22,17 +22,6 @@ from facetrail.store.models import AuditEntry
 from tests.integration.api_support import PASSWORD, LiveServer, live_server, photo, settings_for
 from tests.integration.console_support import home_with_roles
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CLIP = "video/short_hamilton_clip.mp4"
 REFERENCES = "video/references"
 ALERT_WITHIN_S = 2.0
@@ -40,17 +29,6 @@ PEOPLE = ("Elon_Musk", "Jeff_Bezos", "Katy_Perry")
 REASON = "wanted on warrant W-2291 <b>assault</b>"  # shown as text, never as HTML
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium: `apt-get install chromium` (scripts/test does as root)")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

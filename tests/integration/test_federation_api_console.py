@@ -34,7 +34,6 @@ from facetrail.services.partners import PartnerRequest
 from tests.federation_support import AUTH
 from tests.integration.api_support import PASSWORD, free_port
 from tests.integration.console_support import home_with_roles
-from tests.integration.test_console_browser import ARGS, CHROMIUM
 
 from .helpers import link_gallery, person_images
 
@@ -277,17 +276,6 @@ def test_api_step1_step2_with_approval_at_the_partner(pair: Pair) -> None:
     assert released and all(x["erased_at"] and x["note"] == "" for x in released)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium: `apt-get install chromium` (scripts/test does as root)")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield launched
-        launched.close()
-
-
 def _signed_in(browser: Any, node: Node, role: str) -> Any:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(node.url + "/")
@@ -364,10 +352,10 @@ def test_console_federation_pages_are_refused_to_other_roles(pair: Pair) -> None
         (pair.b, access.OPERATOR, "/federated/releases"),
     ]
     for node, role, path in checks:
-        with httpx.Client(base_url=node.url, timeout=60) as browser:
-            sign_in(browser, node.names[role])
-            home = browser.get("/home").text
+        with httpx.Client(base_url=node.url, timeout=60) as client:
+            sign_in(client, node.names[role])
+            home = client.get("/home").text
             assert f'href="{path}"' not in home, (role, path)
-            assert browser.get(path).status_code == 403, (role, path)
-            forged = browser.post("/federated/releases/1", data={"decision": "release"})
+            assert client.get(path).status_code == 403, (role, path)
+            forged = client.post("/federated/releases/1", data={"decision": "release"})
             assert forged.status_code == 403 and "CSRF" in forged.text  # no token: refused

@@ -22,9 +22,7 @@ vectors (float32, row-major). Sealed as a whole when encryption at rest is on.
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ import numpy as np
 from facetrail.errors import StoreError
 from facetrail.security.keyring import is_sealed
 from facetrail.security.sealing import PLAINTEXT, Sealer
-from facetrail.store.files import FILE_MODE, TEMP_PREFIX, private_dirs, write_atomic
+from facetrail.store.files import atomic_writer, write_atomic
 
 STORE_MAGIC = b"FTRRANK\x00"
 STORE_FORMAT = 1
@@ -375,24 +373,14 @@ class RerankStore:
 def _write_plain(
     path: Path, ids: np.ndarray, chunks: Iterator[np.ndarray], header: Callable[[int], bytes]
 ) -> None:
-    """Stream header, ids and vector chunks to a 0600 temp file in the same folder, write
-    the header again with the payload's CRC, fsync and rename."""
-    private_dirs(path.parent)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
-    try:
-        os.fchmod(handle, FILE_MODE)
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(header(0))
-            stream.write(ids.data)
-            crc = zlib.crc32(ids.data)
-            for chunk in chunks:
-                stream.write(chunk.data)
-                crc = zlib.crc32(chunk.data, crc)
-            stream.seek(0)
-            stream.write(header(crc))
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    """Stream header, ids and vector chunks to a temp file beside `path`, write the header
+    again with the payload's CRC, then fsync and rename (store.files.atomic_writer)."""
+    with atomic_writer(path) as stream:
+        stream.write(header(0))
+        stream.write(ids.data)
+        crc = zlib.crc32(ids.data)
+        for chunk in chunks:
+            stream.write(chunk.data)
+            crc = zlib.crc32(chunk.data, crc)
+        stream.seek(0)
+        stream.write(header(crc))

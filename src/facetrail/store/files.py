@@ -10,7 +10,10 @@ import contextlib
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 TEMP_PREFIX = ".incoming-"
 STALE_TEMP_SECONDS = 3600.0  # a temp file untouched this long is left by a killed writer
@@ -51,12 +54,20 @@ def private_file(path: Path) -> None:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write bytes to path via a 0600 temp file in the same folder, fsync and rename."""
+    with atomic_writer(path) as stream:
+        stream.write(data)
+
+
+@contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """A stream to a 0600 temp file beside `path`; on a clean exit it is fsynced and renamed
+    over `path`, on an exception removed (`path` is never left half written)."""
     private_dirs(path.parent)
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
     try:
         os.fchmod(handle, FILE_MODE)
         with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
+            yield stream
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temp_name, path)
