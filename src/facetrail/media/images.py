@@ -472,14 +472,20 @@ def _orientation(image: Image.Image) -> int:
 def _decode(
     data: bytes, fmt: str, label: str, limits: ImageLimits, max_decode_side: int | None
 ) -> np.ndarray:
-    """Decode fully (or at JPEG draft scale), orient and convert to BGR uint8."""
+    """Decode fully (or at JPEG draft scale), orient and convert to BGR uint8.
+
+    Each path checks for a large blank image once, as early as it can (a grey PNG before
+    it is expanded to three channels).
+    """
     image = _open(data, fmt)
     _check_dimensions(image.size, limits, label)
     if fmt == "jpeg":
         request = None
         if max_decode_side is not None:
             request = _draft_request(image.size, max_decode_side, limits.min_side)
-        return _orient(decode_jpeg_strict(data, label, request), _orientation(image))
+        decoded = decode_jpeg_strict(data, label, request)
+        _check_not_blank(decoded, label)
+        return _orient(decoded, _orientation(image))
     if fmt == "png" and image.mode in DIRECT_PNG_MODES and "transparency" not in image.info:
         pixels = decode_png_direct(data, grey=image.mode == "L")
         if pixels is not None:
@@ -490,7 +496,9 @@ def _decode(
     image.load()
     if _orientation(image) != NO_ORIENTATION:
         image = ImageOps.exif_transpose(image)
-    return _to_bgr(image)
+    pixels = _to_bgr(image)
+    _check_not_blank(pixels, label)
+    return pixels
 
 
 def _check_not_blank(pixels: np.ndarray, label: str) -> None:
@@ -611,7 +619,6 @@ def load_image(
     _check_pillow_guards(size, label)
     _check_structure(data, fmt, size, label)
     pixels = _decode_safely(data, fmt, label, limits, max_decode_side)
-    _check_not_blank(pixels, label)
     return DecodedImage(
         pixels=pixels,
         format=fmt,

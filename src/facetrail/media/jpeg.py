@@ -12,7 +12,7 @@ import numpy as np
 import simplejpeg
 
 from facetrail.errors import ImageError
-from facetrail.media.jpeg_damage import find_block_step, find_garbage_block
+from facetrail.media.jpeg_damage import GarbageBlock, find_damage
 
 JPEG_EOI = b"\xff\xd9"
 # Bytes some encoders leave after the end-of-image marker (zero or 0xFF padding).
@@ -72,24 +72,22 @@ def check_decoding_damage(data: bytes, pixels: np.ndarray, label: str) -> None:
         _, width, _, subsampling = simplejpeg.decode_jpeg_header(data)
     except ValueError:  # a layout turbojpeg cannot name: judge the luma alone
         width, subsampling = pixels.shape[1], "unknown"
-    scale = pixels.shape[1] / max(width, 1)
-    garbage = find_garbage_block(pixels, scale)
-    if garbage is not None:
+    damage = find_damage(pixels, subsampling, scale=pixels.shape[1] / max(width, 1))
+    if damage is None:
+        return
+    if isinstance(damage, GarbageBlock):
         raise ImageError(
             label,
-            f"JPEG looks damaged: the block at row {garbage.row}, column {garbage.column} "
-            f"breaks from all four of its neighbours by {garbage.levels:.0f} levels or more, "
+            f"JPEG looks damaged: the block at row {damage.row}, column {damage.column} "
+            f"breaks from all four of its neighbours by {damage.levels:.0f} levels or more, "
             "the mark of corrupted data that libjpeg decodes without complaint; "
             "copy or export the photo again",
         )
-    step = find_block_step(pixels, subsampling, scale)
-    if step is None:
-        return
     raise ImageError(
         label,
-        f"JPEG looks damaged: its {step.component} jumps by {step.levels:+.0f} levels exactly "
-        f"on the 8-pixel block boundary at row {step.row}, across "
-        f"{step.agreement:.0%} of the width, the mark of corrupted data that libjpeg decodes "
+        f"JPEG looks damaged: its {damage.component} jumps by {damage.levels:+.0f} levels exactly "
+        f"on the 8-pixel block boundary at row {damage.row}, across "
+        f"{damage.agreement:.0%} of the width, the mark of corrupted data that libjpeg decodes "
         "without complaint (the picture below that row is shifted or discoloured); "
         "copy or export the photo again",
     )

@@ -74,34 +74,65 @@ class _Best:
 _NONE = _Best(0.0, 0, 0.0, 0.0)
 
 
-def find_block_step(pixels: np.ndarray, subsampling: str, scale: float = 1.0) -> BlockStep | None:
-    """The strongest on-grid constant step in a decoded JPEG (BGR uint8), or None.
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A decoded photo ready to judge: YCrCb, halved when large, and its block size."""
+
+    ycc: np.ndarray
+    block: int  # a JPEG block's side in these pixels
+    factor: int  # these pixels to the decoded photo's: 1, or 2 when halved
+
+
+def find_damage(
+    pixels: np.ndarray, subsampling: str, scale: float = 1.0
+) -> GarbageBlock | BlockStep | None:
+    """A garbage block, else a block-grid step, in a decoded JPEG (BGR uint8), or None.
 
     `subsampling` is simplejpeg's name for the chroma layout ("420", "444", "Gray", ...);
     `scale` is decoded size over full size when the JPEG was decoded at a draft scale.
+    The photo is converted (and halved) once for both checks.
     """
+    prepared = _prepared(pixels, scale)
+    if prepared is None:
+        return None
+    return _garbage_block(prepared) or _block_step(prepared, subsampling)
+
+
+def find_block_step(pixels: np.ndarray, subsampling: str, scale: float = 1.0) -> BlockStep | None:
+    """The strongest on-grid constant step in a decoded JPEG (BGR uint8), or None."""
+    prepared = _prepared(pixels, scale)
+    return None if prepared is None else _block_step(prepared, subsampling)
+
+
+def _prepared(pixels: np.ndarray, scale: float) -> _Prepared | None:
+    """The photo in YCrCb, at half size over HALVE_ABOVE_PIXELS; None if blocks are too small."""
     block = round(BLOCK * scale)
     if block < MIN_BLOCK_PIXELS or pixels.ndim != 3:
         return None
-    halved = (
-        pixels.shape[0] * pixels.shape[1] > HALVE_ABOVE_PIXELS and block >= 2 * MIN_BLOCK_PIXELS
-    )
-    if halved:  # 2x2 means keep every block boundary (8 px -> 4 px) and the step on it
+    factor = 1
+    large = pixels.shape[0] * pixels.shape[1] > HALVE_ABOVE_PIXELS
+    if large and block >= 2 * MIN_BLOCK_PIXELS:
+        # 2x2 means keep every block boundary (8 px -> 4 px) and the step on it
         height, width = pixels.shape[0] // 2, pixels.shape[1] // 2
         pixels = cv2.resize(
             pixels[: height * 2, : width * 2], (width, height), interpolation=cv2.INTER_AREA
         )
         block //= 2
-    ycc = cv2.cvtColor(pixels, cv2.COLOR_BGR2YCrCb)
+        factor = 2
+    return _Prepared(cv2.cvtColor(pixels, cv2.COLOR_BGR2YCrCb), block, factor)
+
+
+def _block_step(prepared: _Prepared, subsampling: str) -> BlockStep | None:
+    """The strongest step over STEP_THRESHOLD beyond its off-grid baseline, any plane."""
     found: BlockStep | None = None
     strongest = STEP_THRESHOLD
     for index, (name, factors) in enumerate(_components(subsampling)):
-        plane, luma = _at_own_resolution(ycc, index, factors)
-        on_grid, off_grid = _component_steps(plane, luma, block)
+        plane, luma = _at_own_resolution(prepared.ycc, index, factors)
+        on_grid, off_grid = _component_steps(plane, luma, prepared.block)
         excess = on_grid.score - off_grid.score
         if excess >= strongest:
             strongest = excess
-            row = on_grid.window_row * factors[0] * (2 if halved else 1)
+            row = on_grid.window_row * factors[0] * prepared.factor
             found = BlockStep(name, row, on_grid.levels, on_grid.agreement)
     return found
 
@@ -244,30 +275,21 @@ def find_garbage_block(pixels: np.ndarray, scale: float = 1.0) -> GarbageBlock |
     along at most two sides of a block; a step on all four sides, beyond what the same
     measure finds half a block off the grid, is a garbage block.
     """
-    block = round(BLOCK * scale)
-    if block < MIN_BLOCK_PIXELS or pixels.ndim != 3:
-        return None
-    if pixels.shape[0] * pixels.shape[1] > HALVE_ABOVE_PIXELS and block >= 2 * MIN_BLOCK_PIXELS:
-        return _halved_garbage_block(pixels, block)
-    luma = cv2.cvtColor(pixels, cv2.COLOR_BGR2YCrCb)[:, :, 0].astype(np.float32)
+    prepared = _prepared(pixels, scale)
+    return None if prepared is None else _garbage_block(prepared)
+
+
+def _garbage_block(prepared: _Prepared) -> GarbageBlock | None:
+    """find_garbage_block on a prepared photo, in the decoded photo's pixels."""
+    luma = prepared.ycc[:, :, 0].astype(np.float32)
     across_rows = _boundary_excess(luma)
     across_columns = _boundary_excess(luma.T).T
-    on_grid = _worst_block(across_rows, across_columns, block, 0)
-    off_grid = _worst_block(across_rows, across_columns, block, block // 2)
+    on_grid = _worst_block(across_rows, across_columns, prepared.block, 0)
+    off_grid = _worst_block(across_rows, across_columns, prepared.block, prepared.block // 2)
     if on_grid is None or off_grid is None or on_grid[0] - off_grid[0] < GARBAGE_THRESHOLD:
         return None
     levels, row, column = on_grid
-    return GarbageBlock(row, column, levels)
-
-
-def _halved_garbage_block(pixels: np.ndarray, block: int) -> GarbageBlock | None:
-    """find_garbage_block on a 2x2-mean copy (blocks of block/2), mapped back."""
-    height, width = pixels.shape[0] // 2, pixels.shape[1] // 2
-    small = cv2.resize(
-        pixels[: height * 2, : width * 2], (width, height), interpolation=cv2.INTER_AREA
-    )
-    found = find_garbage_block(small, scale=block / 2 / BLOCK)
-    return None if found is None else GarbageBlock(found.row * 2, found.column * 2, found.levels)
+    return GarbageBlock(row * prepared.factor, column * prepared.factor, levels)
 
 
 def _boundary_excess(plane: np.ndarray) -> np.ndarray:
