@@ -12,6 +12,7 @@ import numpy as np
 import simplejpeg
 
 from facetrail.errors import ImageError
+from facetrail.media.jpeg_coefficients import DcOutOfRange, find_coefficient_damage
 from facetrail.media.jpeg_damage import GarbageBlock, find_damage
 
 JPEG_EOI = b"\xff\xd9"
@@ -67,7 +68,8 @@ def decode_jpeg_strict(
 
 
 def check_decoding_damage(data: bytes, pixels: np.ndarray, label: str) -> None:
-    """Refuse a JPEG whose pixels show the marks of a desynchronised decode (jpeg_damage)."""
+    """Refuse a JPEG whose coefficients or pixels show corrupted data libjpeg decoded."""
+    check_coefficients(data, label)
     try:
         _, width, _, subsampling = simplejpeg.decode_jpeg_header(data)
     except ValueError:  # a layout turbojpeg cannot name: judge the luma alone
@@ -78,7 +80,8 @@ def check_decoding_damage(data: bytes, pixels: np.ndarray, label: str) -> None:
     if isinstance(damage, GarbageBlock):
         raise ImageError(
             label,
-            f"JPEG looks damaged: the block at row {damage.row}, column {damage.column} "
+            f"JPEG looks damaged: the {damage.component} block at row {damage.row}, column "
+            f"{damage.column} "
             f"breaks from all four of its neighbours by {damage.levels:.0f} levels or more, "
             "the mark of corrupted data that libjpeg decodes without complaint; "
             "copy or export the photo again",
@@ -90,6 +93,30 @@ def check_decoding_damage(data: bytes, pixels: np.ndarray, label: str) -> None:
         f"{damage.agreement:.0%} of the width, the mark of corrupted data that libjpeg decodes "
         "without complaint (the picture below that row is shifted or discoloured); "
         "copy or export the photo again",
+    )
+
+
+def check_coefficients(data: bytes, label: str) -> None:
+    """Refuse a JPEG whose DCT coefficients show corrupted data (jpeg_coefficients)."""
+    found = find_coefficient_damage(data)
+    if found is None:
+        return
+    if isinstance(found, DcOutOfRange):
+        raise ImageError(
+            label,
+            f"JPEG looks damaged: {found.blocks} {found.component} block(s) have a DC "
+            f"coefficient giving a mean of {found.mean:.0f} grey levels (the worst at row "
+            f"{found.row}, column {found.column} of that component), outside the 0-255 every "
+            "encoder keeps to, the mark of corrupted data that libjpeg decodes without "
+            "complaint (part of the picture is shifted or discoloured); "
+            "copy or export the photo again",
+        )
+    raise ImageError(
+        label,
+        f"JPEG looks damaged: its {found.component} is offset by {found.levels:+.0f} levels from "
+        f"row {found.row}, column {found.column} of that component onwards in scan order "
+        f"({found.agreement:.0%} of the block boundaries on both sides agree), the mark of "
+        "corrupted data that libjpeg decodes without complaint; copy or export the photo again",
     )
 
 
