@@ -43,7 +43,7 @@ MAX_SEGMENTS = 64  # a window needs this share of its row's segments to be judge
 AGREE_LEVELS = 1.5  # a segment agrees with the window's median within this many levels...
 AGREE_SHARE = 0.3  # ... or within this share of the median, whichever is larger
 # Measured (2026-12-01) on 9,660 undamaged JPEGs (lfw-dev and five other sets) and the
-# hostile corpus's bit flips: see tests/hostile/test_jpeg_damage.py for the figures.
+# hostile corpus's bit flips: see tests/unit/test_jpeg_damage.py for the figures.
 STEP_THRESHOLD = 8.0  # grey levels times agreement, over the off-grid baseline
 MIN_BLOCK_PIXELS = 4  # at draft scales under 1/2 a block is too small to judge
 # A block stepping from all four neighbours by this many levels more than any block half
