@@ -22,6 +22,8 @@ from facetrail.biometrics.recognizer import DlibRecognizer, SFaceRecognizer
 from facetrail.config import DEFAULT_PIPELINE
 
 REPO = Path(__file__).resolve().parent.parent
+PIPELINES = ("yunet+sface", "yunet+sface+flip", "yunet+sface|dlib", "yunet+sface|dlib+flip")
+PIPELINE_PHOTOS = 20  # LFW photos timed end to end per pipeline
 
 
 def ms_per_call(fn: Callable[[], object], repeat: int) -> float:
@@ -91,6 +93,18 @@ def main() -> None:
         f"embedding sface: {sface_ms:.1f} ms/face; dlib: {dlib_ms:.1f} ms/face "
         f"(dlib/sface {dlib_ms / sface_ms:.1f}x)"
     )
+
+    # Each pipeline end to end on one LFW photo (decoded): detection with its retries, then
+    # every recognizer's template; "+flip" embeds the mirror image too (twice the recognizers).
+    photos = [cv2.imread(str(p)) for p in lfw[:PIPELINE_PHOTOS]]
+    baseline = None
+    for spec in PIPELINES:
+        analyzer = FaceAnalyzer.from_spec(spec).load()
+        ms = statistics.median(
+            ms_per_call(lambda p=p, a=analyzer: a.analyze_largest(p), 2) for p in photos
+        )
+        baseline = baseline or ms
+        print(f"pipeline {spec}: {ms:.1f} ms per LFW photo ({ms / baseline:.1f}x {PIPELINES[0]})")
 
     print("YuNet max side sweep on deepface photos (0.2-5 MP):")
     images = [cv2.imread(str(p)) for p in big]

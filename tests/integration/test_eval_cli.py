@@ -131,6 +131,32 @@ def test_eval_and_calibrate_commands(subset: Path, tmp_path: Path) -> None:
     assert entry["actor"] == "analyst"
 
 
+@pytest.mark.slow
+def test_eval_fusion_with_flip_averaged_templates(subset: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    pairs = _pairs_file(subset, tmp_path / "pairs.txt")
+    base = ("eval", "fusion", "--pairs", str(pairs), "--images", str(subset), "--json")
+    plain = _json(_cli(home, *base))
+    flipped = _json(_cli(home, *base, "--flip"))
+    assert plain["pipeline"] == "yunet+sface|dlib" and not plain["flip_averaged_templates"]
+    assert flipped["pipeline"] == "yunet+sface|dlib+flip" and flipped["flip_averaged_templates"]
+    for result in (plain, flipped):
+        assert result["folds"] == 2 and result["genuine_pairs"] == 6
+        methods = {"sface", "dlib", "fixed fusion", "learned fusion"}
+        assert set(result["missed_mates"]) == set(result["fnmr_at_fmr"]) == methods
+        for method, points in result["fnmr_at_fmr"].items():
+            for target, rate in points.items():
+                missed = result["missed_mates"][method][target]
+                assert missed == round(rate * result["genuine_pairs"])
+    cached = sorted(p.name for p in (home / "cache" / "templates").glob("*.npz"))
+    assert len(cached) == 2 and sum("flip" in name for name in cached) == 1
+    # the spec form is the same measurement, its templates from the same cache
+    spec = _json(_cli(home, *base, "--pipeline", "yunet+sface|dlib+flip"))
+    assert spec["pipeline"] == flipped["pipeline"]
+    assert spec["fnmr_at_fmr"] == flipped["fnmr_at_fmr"]
+    assert spec["learned_weights"] == flipped["learned_weights"]
+
+
 def test_stored_calibration_is_used_by_verify(
     database_url: str, tmp_path: Path, faces_dir: Path
 ) -> None:

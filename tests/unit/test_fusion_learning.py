@@ -86,3 +86,8 @@ def test_the_study_fits_each_fold_without_its_own_images() -> None:
     summary = result["fnmr_at_fmr"]
     assert set(summary) == {"a", "b", "fixed fusion", "learned fusion"}
     assert summary["learned fusion"]["0.001"] <= summary["fixed fusion"]["0.001"] + 0.05
+    # the missed mates behind each rate, summed over the folds' test pairs
+    assert set(result["missed_mates"]) == set(summary)
+    for method, points in summary.items():
+        for target, rate in points.items():
+            assert result["missed_mates"][method][target] == round(rate * int(same.sum()))

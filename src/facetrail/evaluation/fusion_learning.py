@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from facetrail.biometrics.fusion import ScoreNormalisation
-from facetrail.biometrics.pipeline import FaceAnalyzer
+from facetrail.biometrics.pipeline import FaceAnalyzer, PipelineSpec
 from facetrail.errors import InvalidInputError
 from facetrail.evaluation import metrics
 from facetrail.evaluation.datasets import read_pairs
@@ -151,7 +151,16 @@ def fusion_study(
         }
         for method, per_target in misses.items()
     }
-    return {"fnmr_at_fmr": summary, "learned_weights": learned, "folds": int(np.unique(fold).size)}
+    counts = {
+        method: {f"{t:g}": sum(miss for miss, _ in per) for t, per in per_target.items()}
+        for method, per_target in misses.items()
+    }
+    return {
+        "fnmr_at_fmr": summary,
+        "missed_mates": counts,
+        "learned_weights": learned,
+        "folds": int(np.unique(fold).size),
+    }
 
 
 def run_fusion_study(
@@ -164,7 +173,9 @@ def run_fusion_study(
 ) -> dict[str, object]:
     """The study on a pairs file: each model, fixed and learned fusion, k-fold, all impostors."""
     started = time.perf_counter()
-    analyzer = FaceAnalyzer.from_spec(options.pipeline)
+    spec = PipelineSpec.parse(options.pipeline)
+    # Flip averaging (`options.flip` or a "+flip" spec) happens inside the analyzer.
+    analyzer = FaceAnalyzer.from_spec(replace(spec, flip=spec.flip or options.flip))
     if not analyzer.spec.fused or len(analyzer.model_names) != 2:
         raise InvalidInputError(
             f"the fusion study needs a fused two-recognizer pipeline, e.g. yunet+sface|dlib,"
@@ -174,7 +185,7 @@ def run_fusion_study(
     paths = sorted({p.a for p in pairs.pairs} | {p.b for p in pairs.pairs})
     templates = compute_templates(
         paths,
-        options.pipeline,
+        str(analyzer.spec),
         cache_dir=options.cache_dir,
         workers=options.workers,
         progress=options.progress,
@@ -214,9 +225,10 @@ def run_fusion_study(
         {m.name: m.weight for m in calibration.models},
         targets,
     )
+    measured = replace(options, pipeline=str(analyzer.spec), flip=analyzer.spec.flip)
     return {
         "protocol": "fusion",
-        **provenance(analyzer, options, f"{images.name} {pairs_path.name}"),
+        **provenance(analyzer, measured, f"{images.name} {pairs_path.name}"),
         "genuine_pairs": int(same.sum()),
         "impostor_comparisons": int(left.size),
         "seconds": round(time.perf_counter() - started, 1),

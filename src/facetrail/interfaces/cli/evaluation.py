@@ -211,6 +211,7 @@ def eval_fusion(
     images: ImagesArg,
     pipeline: PipelineArg = "yunet+sface|dlib",
     folds: Annotated[int, typer.Option("--folds", help="folds for a single-set pairs file")] = 10,
+    flip: FlipArg = False,
     cache: CacheArg = True,
     workers: WorkersArg = None,
     home: HomeOption = None,
@@ -222,7 +223,7 @@ def eval_fusion(
     result = _run(
         home,
         pipeline,
-        False,
+        flip,
         cache,
         workers,
         as_json,
@@ -236,12 +237,14 @@ def eval_fusion(
         "method", *(f"FNMR at FMR {t}" for t in next(iter(result["fnmr_at_fmr"].values())))
     )
     for method, points in result["fnmr_at_fmr"].items():
-        table.add_row(method, *(_pct(v) for v in points.values()))
+        missed = result["missed_mates"][method]
+        table.add_row(method, *(f"{_pct(v)} ({missed[t]})" for t, v in points.items()))
     out.print(table)
     weights = result["learned_weights"]
     out.print(
-        f"{result['genuine_pairs']} genuine pairs, {result['impostor_comparisons']:,} impostor"
-        f" comparisons, {result['folds']} folds; learned weights per fold: {weights}"
+        f"{result['pipeline']}: {result['genuine_pairs']} genuine pairs (missed in brackets),"
+        f" {result['impostor_comparisons']:,} impostor comparisons, {result['folds']} folds;"
+        f" learned weights per fold: {weights}"
     )
 
 
