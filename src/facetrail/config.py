@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     compressed_factory: str = (
         "PQ64x4fs"  # FAISS factory of compressed galleries (re-ranked exactly)
     )
+    # Compressed galleries past `partition_above` templates: PQ codes in IVF lists, a
+    # probe scanning the `partitioned_nprobe` nearest lists (docs/scale.md).
+    partition_above: int = Field(default=2_000_000, ge=0)
+    partitioned_factory: str = "IVF4096,PQ64x4fs"
+    partitioned_nprobe: int = Field(default=128, ge=1)
     index_url: str | None = None  # milvus://host:port (FACETRAIL_INDEX_URL / --index-url)
     milvus_index_type: str = "FLAT"  # FLAT (exact), HNSW, HNSW_SQ, IVF_FLAT, IVF_SQ8
     milvus_build_params: dict[str, int | float | str] = Field(default_factory=dict)  # JSON
