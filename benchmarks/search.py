@@ -303,6 +303,17 @@ def _rss_mb(pid: int | None = None) -> float:
     return int(line.split()[1]) / 1024
 
 
+def _rss_parts() -> str:
+    """This process's resident memory split into anonymous (heap) and file-backed pages
+    (the memory-mapped re-ranking store and database)."""
+    status = Path(f"/proc/{os.getpid()}/status").read_text().splitlines()
+    kb = {x.split(":")[0]: int(x.split()[1]) for x in status if x.startswith("Rss")}
+    return (
+        f"RSS {kb.get('RssAnon', 0) / 1024:.0f} MiB anonymous + "
+        f"{kb.get('RssFile', 0) / 1024:.0f} MiB file-backed"
+    )
+
+
 def exact_truth(vectors: np.ndarray, probes: np.ndarray, k: int) -> np.ndarray:
     """Row numbers of each probe's exact top-k (descending, ties by row), by chunked matmul."""
     best = np.full((len(probes), k), -np.inf, np.float32)
@@ -323,10 +334,13 @@ def _bench_name(size: int) -> str:
     return f"bench-{size}"
 
 
-def _reuse_bulk(kernel: Any, size: int, kind: str, vectors: np.ndarray) -> Any:
+def _reuse_bulk(
+    kernel: Any, size: int, kind: str, vectors: np.ndarray, reuse_index: bool = False
+) -> Any:
     """The gallery a previous run bulk loaded into a kept home (`--home`), its index
-    rebuilt from the same (regenerated, seeded) vectors by the current code; None when
-    the home holds no such gallery."""
+    rebuilt from the same (regenerated, seeded) vectors by the current code, or with
+    `reuse_index` the saved index opened as the catalogue finds it (rebuilt from the
+    database if stale or of another factory); None when the home holds no such gallery."""
     from sqlalchemy import func, select
 
     from facetrail.index.bulk import BulkGallery
@@ -350,8 +364,14 @@ def _reuse_bulk(kernel: Any, size: int, kind: str, vectors: np.ndarray) -> Any:
         session.get(GalleryRow, gallery_id).index_factory = kind
     ids = np.arange(first, first + size, dtype=np.int64)
     t0 = time.perf_counter()
-    kernel.catalog.adopt(gallery_id, "sface", DIM, kind, ids, vectors)
-    print(f"\n[{size:,}] reusing the kept home's gallery (database not reloaded)")
+    if reuse_index:
+        kernel.catalog.get(gallery_id, "sface", DIM, kind)
+    else:
+        kernel.catalog.adopt(gallery_id, "sface", DIM, kind, ids, vectors)
+    print(
+        f"\n[{size:,}] reusing the kept home's gallery (database not reloaded"
+        f"{', saved index opened' if reuse_index else ''})"
+    )
     return BulkGallery(
         gallery_id, ids, [f"s{i}" for i in range(size)], 0.0, time.perf_counter() - t0
     )
@@ -422,7 +442,9 @@ def run_app_size(size: int, args: argparse.Namespace) -> list[AppResult]:
                 print(f"\n[{size:,}] exact truth by chunked matmul {truth_s:.1f} s", flush=True)
             t0 = time.perf_counter()
             first = args.kinds[0] if matmul else "exact"
-            loaded = _reuse_bulk(kernel, size, first, data.vectors) if keep else None
+            loaded = (
+                _reuse_bulk(kernel, size, first, data.vectors, args.reuse_index) if keep else None
+            )
             if loaded is None:
                 loaded = bulk_load(kernel.catalog, _bench_name(size), data.vectors, kind=first)
             load_s = time.perf_counter() - t0
@@ -538,7 +560,7 @@ def run_app_size(size: int, args: argparse.Namespace) -> list[AppResult]:
                 extra = (
                     f"server RSS {_rss_mb(server.process.pid):.0f} MiB"
                     if (kind == "milvus" and server and server.process)
-                    else f"RSS {_rss_mb():.0f} MiB"
+                    else _rss_parts()
                 )
                 factory = slot.factory if isinstance(slot, FaissSlot) else kind
                 nprobe = slot.index.nprobe if isinstance(slot, FaissSlot) else None
@@ -665,6 +687,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--app", action="store_true", help="measure the app's search path")
     parser.add_argument("--kinds", nargs="+", default=["exact", "compressed", "milvus"])
+    parser.add_argument(
+        "--reuse-index",
+        action="store_true",
+        help="--app --home: open the kept home's saved index instead of rebuilding it",
+    )
     parser.add_argument(
         "--nprobes",
         type=int,

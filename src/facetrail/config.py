@@ -39,8 +39,9 @@ class Settings(BaseSettings):
     # Federation: how long one partner may take to answer a step-1 or step-2 message.
     federation_timeout: float = Field(default=10.0, gt=0, le=600)
     # Vector index of new galleries (`galleries create --index` overrides): auto = exact
-    # FAISS up to `compress_above` templates, compressed (PQ fast-scan + SQ8, exact
-    # re-ranking) past it; milvus = a collection per (gallery, model) on `index_url`.
+    # FAISS up to `compress_above` templates, compressed (PQ fast-scan, exact re-ranking
+    # from the re-ranking store) past it; milvus = a collection per (gallery, model) on
+    # `index_url`.
     index_kind: Literal["auto", "exact", "compressed", "milvus"] = "auto"
     compress_above: int = Field(default=1_000_000, ge=0)
     compressed_factory: str = (

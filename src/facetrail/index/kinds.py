@@ -1,9 +1,11 @@
 """Index kinds a gallery can choose (exact, compressed, milvus, auto) and what each builds.
 
 A gallery stores its kind in `galleries.index_factory`. `auto` is exact FAISS up to
-`compress_above` templates and compressed past it; `compressed` is FAISS PQ fast-scan with
-an SQ8 refine store (exact re-ranking of the final candidates happens in the matcher, from
-the stored templates); `milvus` is a collection per (gallery, model) on a Milvus server.
+`compress_above` templates and compressed past it; `compressed` is FAISS PQ fast-scan whose
+shortlist is re-scored exactly from the re-ranking store (index/rerank.py), every code
+scanned up to `partition_above` templates and the codes in IVF lists past it (a probe
+scans the lists nearest it); `milvus` is a collection per (gallery, model) on a Milvus
+server.
 Values written by older versions (`Flat`, or any FAISS factory string) still open.
 """
 
