@@ -18,7 +18,7 @@ nprobe 512 (3.6 ms) and 40 s of training for 99.5%, IVF1024 reached 97.8% at npr
 `PQ32x4fs,Refine(Flat)` is as fast with exact scores but saves no memory.
 `IVF<nlist>,PQ<m>x4fs` keeps fast-scan codes in IVF lists (the compressed kind past
 `partition_above`, index/kinds.py): FAISS gives such lists no direct map, so `remove`
-scans them (linear in the gallery: 20-30 ms at 200k) and `reconstruct` is refused (the store
+scans them (26-32 ms for 1-10 ids at 10M) and `reconstruct` is refused (the store
 of exact templates beside the index holds the vectors).
 
 FAISS threads are process-wide: `search`/`range_search` set one OpenMP thread for a single
