@@ -34,6 +34,7 @@ same run. Target: at 1M, p50 < 10 ms with mate recall >= 99% of exact.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import resource
@@ -302,6 +303,17 @@ def _rss_mb(pid: int | None = None) -> float:
     return int(line.split()[1]) / 1024
 
 
+def _rss_parts() -> str:
+    """This process's resident memory split into anonymous (heap) and file-backed pages
+    (the memory-mapped re-ranking store and database)."""
+    status = Path(f"/proc/{os.getpid()}/status").read_text().splitlines()
+    kb = {x.split(":")[0]: int(x.split()[1]) for x in status if x.startswith("Rss")}
+    return (
+        f"RSS {kb.get('RssAnon', 0) / 1024:.0f} MiB anonymous + "
+        f"{kb.get('RssFile', 0) / 1024:.0f} MiB file-backed"
+    )
+
+
 def exact_truth(vectors: np.ndarray, probes: np.ndarray, k: int) -> np.ndarray:
     """Row numbers of each probe's exact top-k (descending, ties by row), by chunked matmul."""
     best = np.full((len(probes), k), -np.inf, np.float32)
@@ -317,6 +329,54 @@ def exact_truth(vectors: np.ndarray, probes: np.ndarray, k: int) -> np.ndarray:
     return best_ids
 
 
+def _bench_name(size: int) -> str:
+    """The bulk-loaded gallery of `size` templates in a kept home."""
+    return f"bench-{size}"
+
+
+def _reuse_bulk(
+    kernel: Any, size: int, kind: str, vectors: np.ndarray, reuse_index: bool = False
+) -> Any:
+    """The gallery a previous run bulk loaded into a kept home (`--home`), its index
+    rebuilt from the same (regenerated, seeded) vectors by the current code, or with
+    `reuse_index` the saved index opened as the catalogue finds it (rebuilt from the
+    database if stale or of another factory); None when the home holds no such gallery."""
+    from sqlalchemy import func, select
+
+    from facetrail.index.bulk import BulkGallery
+    from facetrail.store.models import Gallery as GalleryRow
+    from facetrail.store.models import Template
+
+    with kernel.reader() as session:
+        gallery_id = session.scalar(
+            select(GalleryRow.id).where(GalleryRow.name == _bench_name(size))
+        )
+        if gallery_id is None:
+            return None
+        first, count = session.execute(
+            select(func.min(Template.id), func.count(Template.id)).where(
+                Template.gallery_id == gallery_id
+            )
+        ).one()
+    if count != size:
+        raise SystemExit(f"kept home holds {count} templates for {_bench_name(size)}, not {size}")
+    with kernel.database.transaction() as session:
+        session.get(GalleryRow, gallery_id).index_factory = kind
+    ids = np.arange(first, first + size, dtype=np.int64)
+    t0 = time.perf_counter()
+    if reuse_index:
+        kernel.catalog.get(gallery_id, "sface", DIM, kind)
+    else:
+        kernel.catalog.adopt(gallery_id, "sface", DIM, kind, ids, vectors)
+    print(
+        f"\n[{size:,}] reusing the kept home's gallery (database not reloaded"
+        f"{', saved index opened' if reuse_index else ''})"
+    )
+    return BulkGallery(
+        gallery_id, ids, [f"s{i}" for i in range(size)], 0.0, time.perf_counter() - t0
+    )
+
+
 def run_app_size(size: int, args: argparse.Namespace) -> list[AppResult]:
     """Bulk-load one gallery and measure every index kind through services/matching.
 
@@ -326,6 +386,7 @@ def run_app_size(size: int, args: argparse.Namespace) -> list[AppResult]:
     """
     import facetrail
     from facetrail.index.bulk import bulk_load
+    from facetrail.index.kinds import ivf_lists
     from facetrail.index.slots import FaissSlot
     from facetrail.services.matching import rank_subjects_batch
     from facetrail.store.models import Gallery as GalleryRow
@@ -335,7 +396,14 @@ def run_app_size(size: int, args: argparse.Namespace) -> list[AppResult]:
     faces = _probe_faces(probes)
     server = None
     matmul = "exact" not in args.kinds
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+    keep = Path(args.home) if args.home else None
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+    with (
+        contextlib.nullcontext(str(keep))
+        if keep is not None
+        else tempfile.TemporaryDirectory(dir=args.workdir)
+    ) as tmp:
         settings: dict[str, Any] = {"compress_above": 10**12}
         if "milvus" in args.kinds:
             sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -374,7 +442,11 @@ def run_app_size(size: int, args: argparse.Namespace) -> list[AppResult]:
                 print(f"\n[{size:,}] exact truth by chunked matmul {truth_s:.1f} s", flush=True)
             t0 = time.perf_counter()
             first = args.kinds[0] if matmul else "exact"
-            loaded = bulk_load(kernel.catalog, "bench", data.vectors, kind=first)
+            loaded = (
+                _reuse_bulk(kernel, size, first, data.vectors, args.reuse_index) if keep else None
+            )
+            if loaded is None:
+                loaded = bulk_load(kernel.catalog, _bench_name(size), data.vectors, kind=first)
             load_s = time.perf_counter() - t0
             names = np.array(loaded.subject_names)
             mate_names = names[mates]
@@ -388,18 +460,31 @@ def run_app_size(size: int, args: argparse.Namespace) -> list[AppResult]:
             )
             analyzer = kernel.analyzers.get("yunet+sface")
             depth = max(100, args.top * 5)
-            for kind in args.kinds:
-                with kernel.database.transaction() as session:
-                    session.get(GalleryRow, loaded.gallery_id).index_factory = kind  # type: ignore[union-attr]
-                kernel.catalog.forget()
-                gc.collect()
-                if matmul and kind == first:
-                    build_s = loaded.index_s  # built from the loaded vectors (adopt)
+            # Each kind once; a partitioned compressed index again at every --nprobes value
+            # (a search setting: the same index, no rebuild).
+            runs = [(kind, None) for kind in args.kinds]
+            if "compressed" in args.kinds:
+                at = args.kinds.index("compressed") + 1
+                runs[at:at] = [("compressed", n) for n in args.nprobes]
+            slot: Any = None
+            for kind, probe_lists in runs:
+                if probe_lists is not None:
+                    if not (isinstance(slot, FaissSlot) and slot.index.nprobe):
+                        continue
+                    slot.index.nprobe = min(probe_lists, ivf_lists(slot.factory))
+                    build_s = float("nan")
                 else:
-                    t0 = time.perf_counter()
-                    kernel.catalog.rebuild(loaded.gallery_id, "sface", DIM, kind)
-                    build_s = time.perf_counter() - t0
-                slot = kernel.catalog.get(loaded.gallery_id, "sface", DIM, kind)
+                    with kernel.database.transaction() as session:
+                        session.get(GalleryRow, loaded.gallery_id).index_factory = kind  # type: ignore[union-attr]
+                    kernel.catalog.forget()
+                    gc.collect()
+                    if matmul and kind == first:
+                        build_s = loaded.index_s  # built from the loaded vectors (adopt)
+                    else:
+                        t0 = time.perf_counter()
+                        kernel.catalog.rebuild(loaded.gallery_id, "sface", DIM, kind)
+                        build_s = time.perf_counter() - t0
+                    slot = kernel.catalog.get(loaded.gallery_id, "sface", DIM, kind)
                 per_template = store_per_template = float("nan")
                 if isinstance(slot, FaissSlot):
                     per_template = slot.index.nbytes() / size
@@ -458,7 +543,7 @@ def run_app_size(size: int, args: argparse.Namespace) -> list[AppResult]:
                     ]
                 )
                 result = AppResult(
-                    kind,
+                    kind if probe_lists is None else f"{kind}@{slot.index.nprobe}",
                     build_s,
                     per_template,
                     store_per_template,
@@ -475,10 +560,13 @@ def run_app_size(size: int, args: argparse.Namespace) -> list[AppResult]:
                 extra = (
                     f"server RSS {_rss_mb(server.process.pid):.0f} MiB"
                     if (kind == "milvus" and server and server.process)
-                    else f"RSS {_rss_mb():.0f} MiB"
+                    else _rss_parts()
                 )
+                factory = slot.factory if isinstance(slot, FaissSlot) else kind
+                nprobe = slot.index.nprobe if isinstance(slot, FaissSlot) else None
                 print(
-                    f"  {kind:<11} build {build_s:7.1f} s  p50 {result.p50_ms:8.2f} ms  "
+                    f"  {result.kind:<11} [{factory}{f' nprobe {nprobe}' if nprobe else ''}]"
+                    f" build {build_s:7.1f} s  p50 {result.p50_ms:8.2f} ms  "
                     f"p99 {result.p99_ms:8.2f} ms  (CPU p50 "
                     f"{np.percentile(cpu_times, 50) * 1e3:.2f} ms; slot alone p50 "
                     f"{result.index_p50_ms:.2f} ms)"
@@ -599,11 +687,28 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--app", action="store_true", help="measure the app's search path")
     parser.add_argument("--kinds", nargs="+", default=["exact", "compressed", "milvus"])
+    parser.add_argument(
+        "--reuse-index",
+        action="store_true",
+        help="--app --home: open the kept home's saved index instead of rebuilding it",
+    )
+    parser.add_argument(
+        "--nprobes",
+        type=int,
+        nargs="*",
+        default=[],
+        help="--app: measure a partitioned compressed index again at these IVF nprobe values",
+    )
     parser.add_argument("--top", type=int, default=50, help="--app: subjects per probe")
     parser.add_argument("--batch", type=int, default=100, help="--app: probes per batch")
     parser.add_argument("--milvus-latency-queries", type=int, default=20)
     parser.add_argument("--milvus-index-type", default="FLAT")
     parser.add_argument("--workdir", default=None, help="--app: where the temp home goes")
+    parser.add_argument(
+        "--home",
+        default=None,
+        help="--app: keep the home here and reuse a gallery bulk loaded there by an earlier run",
+    )
     parser.add_argument(
         "--index-only",
         action="store_true",

@@ -39,13 +39,19 @@ class Settings(BaseSettings):
     # Federation: how long one partner may take to answer a step-1 or step-2 message.
     federation_timeout: float = Field(default=10.0, gt=0, le=600)
     # Vector index of new galleries (`galleries create --index` overrides): auto = exact
-    # FAISS up to `compress_above` templates, compressed (PQ fast-scan + SQ8, exact
-    # re-ranking) past it; milvus = a collection per (gallery, model) on `index_url`.
+    # FAISS up to `compress_above` templates, compressed (PQ fast-scan, exact re-ranking
+    # from the re-ranking store) past it; milvus = a collection per (gallery, model) on
+    # `index_url`.
     index_kind: Literal["auto", "exact", "compressed", "milvus"] = "auto"
     compress_above: int = Field(default=1_000_000, ge=0)
     compressed_factory: str = (
         "PQ64x4fs"  # FAISS factory of compressed galleries (re-ranked exactly)
     )
+    # Compressed galleries past `partition_above` templates: PQ codes in IVF lists, a
+    # probe scanning the `partitioned_nprobe` nearest lists (docs/scale.md).
+    partition_above: int = Field(default=2_000_000, ge=0)
+    partitioned_factory: str = "IVF4096,PQ64x4fs"
+    partitioned_nprobe: int = Field(default=128, ge=1)
     index_url: str | None = None  # milvus://host:port (FACETRAIL_INDEX_URL / --index-url)
     milvus_index_type: str = "FLAT"  # FLAT (exact), HNSW, HNSW_SQ, IVF_FLAT, IVF_SQ8
     milvus_build_params: dict[str, int | float | str] = Field(default_factory=dict)  # JSON

@@ -21,6 +21,8 @@ DIM = 32
 N = 2_000
 ID_OFFSET = 10_000  # ids differ from row numbers so a mix-up shows
 FACTORIES = [EXACT_FACTORY, "SQ8", "IVF8,SQ8", "IVF8,Flat", "PQ8x4fs,Refine(SQ8)"]
+# IVF lists of fast-scan PQ codes (the partitioned compressed kind): no reconstruct.
+FAST_SCAN_IVF = "IVF8,PQ16x4fs"
 SQ8_ATOL = 0.01
 MATE_COS = 0.7
 
@@ -79,7 +81,7 @@ def test_k_beyond_size_pads_and_empty_index_is_all_padding(queries: np.ndarray) 
     assert np.isfinite(scores[:, :3]).all()
 
 
-@pytest.mark.parametrize("factory", FACTORIES)
+@pytest.mark.parametrize("factory", [*FACTORIES, FAST_SCAN_IVF])
 def test_removed_ids_never_returned(
     factory: str, data: tuple[np.ndarray, np.ndarray], queries: np.ndarray
 ) -> None:
@@ -175,7 +177,7 @@ def test_range_search_keeps_scores_equal_to_threshold(data: tuple[np.ndarray, np
     assert len(found) == 2 and found[0] == ids[0]
 
 
-@pytest.mark.parametrize("factory", FACTORIES)
+@pytest.mark.parametrize("factory", [*FACTORIES, FAST_SCAN_IVF])
 def test_save_load_round_trip(
     factory: str, data: tuple[np.ndarray, np.ndarray], queries: np.ndarray, tmp_path: Path
 ) -> None:
@@ -225,7 +227,7 @@ def test_corrupt_files_refused_naming_the_file(
         FaissIndex.load(tmp_path / "missing.faiss")
 
 
-@pytest.mark.parametrize("factory", [COMPRESSED_FACTORY, "IVF16,SQ8"])
+@pytest.mark.parametrize("factory", [COMPRESSED_FACTORY, "IVF16,SQ8", "IVF16,PQ32x4fs"])
 def test_compressed_recall_of_true_mate(factory: str) -> None:
     rng = np.random.default_rng(4)
     dim, n, n_probes = 128, 5_000, 200
@@ -292,3 +294,17 @@ def test_recommended_factory() -> None:
     assert recommended_factory(EXACT_MAX_VECTORS) == EXACT_FACTORY
     assert recommended_factory(EXACT_MAX_VECTORS + 1) == COMPRESSED_FACTORY
     FaissIndex(128, recommended_factory(EXACT_MAX_VECTORS + 1))  # the default builds
+
+
+def test_fast_scan_ivf_lists_take_no_direct_map_and_refuse_reconstruct(
+    data: tuple[np.ndarray, np.ndarray],
+) -> None:
+    index = built(FAST_SCAN_IVF, data)
+    assert index.nprobe == 8  # COMPRESSED_NPROBE capped at nlist
+    with pytest.raises(IndexError_, match="re-ranking store"):
+        index.reconstruct(data[0][:3])
+    assert index.remove(data[0][:100]) == 100  # lists scanned: no hashtable needed
+    assert len(index) == N - 100
+    index.nprobe = 8
+    _, found = index.search(data[1][100:120], 1)
+    np.testing.assert_array_equal(found[:, 0], data[0][100:120])

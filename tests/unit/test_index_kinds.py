@@ -17,7 +17,13 @@ from facetrail.errors import InvalidInputError
 from facetrail.facade import Facetrail
 from facetrail.index.bulk import bulk_load
 from facetrail.index.faiss_index import EXACT_FACTORY
-from facetrail.index.kinds import COMPRESSED_FACTORY, faiss_factory, kind_of
+from facetrail.index.kinds import (
+    COMPRESSED_FACTORY,
+    PARTITIONED_FACTORY,
+    faiss_factory,
+    ivf_lists,
+    kind_of,
+)
 from facetrail.index.slots import FaissSlot
 from facetrail.interfaces.cli.main import app as cli
 from facetrail.services.matching import rank_subjects_batch
@@ -60,6 +66,62 @@ def test_kinds_resolve_to_faiss_factories() -> None:
     assert faiss_factory("auto", 2_001, 2_000) == COMPRESSED_FACTORY
     assert kind_of("Flat") == "exact"
     assert kind_of("milvus") == "milvus"
+
+
+def test_compressed_galleries_are_partitioned_past_the_configured_size() -> None:
+    big, cut = 3_000_000, 2_000_000
+    assert ivf_lists(PARTITIONED_FACTORY) == 4096 and ivf_lists(COMPRESSED_FACTORY) == 0
+    assert faiss_factory("compressed", big, 10**9, partition_above=cut) == PARTITIONED_FACTORY
+    assert faiss_factory("compressed", cut, 10**9, partition_above=cut) == COMPRESSED_FACTORY
+    assert faiss_factory("auto", big, 1_000_000, partition_above=cut) == PARTITIONED_FACTORY
+    assert faiss_factory("auto", big, 10**9, partition_above=0) == EXACT_FACTORY
+    assert faiss_factory("exact", big, 0, partition_above=0) == EXACT_FACTORY
+    assert faiss_factory("compressed", big, 10**9) == COMPRESSED_FACTORY  # None: never
+    # Too few templates to train 4096 lists (39 each): plain PQ until the gallery grows.
+    assert faiss_factory("compressed", 100_000, 10**9, partition_above=0) == COMPRESSED_FACTORY
+    small = "IVF16,PQ64x4fs"
+    assert faiss_factory("compressed", 5_000, 0, partition_above=0, partitioned=small) == small
+    # A FAISS factory stored by an older facetrail is kept as it is.
+    legacy = "PQ32x4fs,Refine(SQ8)"
+    assert faiss_factory(legacy, big, 0, partition_above=0) == legacy
+
+
+def test_partitioned_gallery_probes_the_configured_lists(tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    vectors = _unit(rng, 5_000)
+    settings = {"partition_above": 4_000, "partitioned_factory": "IVF32,PQ64x4fs"}
+    application = facetrail.open(tmp_path / "h", partitioned_nprobe=8, **settings)
+    try:
+        catalog = application.kernel.catalog
+        loaded = bulk_load(catalog, "ivf", vectors, kind="compressed")
+        slot = catalog.get(loaded.gallery_id, "sface", DIM, "compressed")
+        assert isinstance(slot, FaissSlot) and slot.factory == "IVF32,PQ64x4fs"
+        assert slot.index.nprobe == 8 and slot.store is not None
+        assert np.array_equal(slot.ids(), loaded.template_ids)
+    finally:
+        application.close()
+    # nprobe is a search setting: a new one applies to the saved index without a rebuild.
+    application = facetrail.open(tmp_path / "h", create=False, partitioned_nprobe=64, **settings)
+    try:
+        slot = application.kernel.catalog.get(loaded.gallery_id, "sface", DIM, "compressed")
+        assert isinstance(slot, FaissSlot) and slot.index.nprobe == 32  # capped at nlist
+        probes = vectors[:20] * 0.7 + _unit(rng, 20) * 0.7
+        probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+        with application.kernel.reader() as session:
+            gallery = session.get(Gallery, loaded.gallery_id)
+            ranked = rank_subjects_batch(
+                session,
+                application.kernel.catalog,
+                gallery,
+                FaceAnalyzer.from_spec(PIPELINE),
+                [_face(p) for p in probes],
+                10,
+            )
+        for probe, matches in zip(probes, ranked, strict=True):
+            top = np.sort(vectors @ probe)[::-1][:10]  # every list probed: the true top 10
+            assert [m.score for m in matches] == pytest.approx(top.tolist(), abs=1e-6)
+    finally:
+        application.close()
 
 
 def test_cli_galleries_create_index_option(tmp_path: Path) -> None:

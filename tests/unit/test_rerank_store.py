@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -117,13 +118,26 @@ def test_store_is_sealed_when_the_home_is_encrypted(tmp_path: Path) -> None:
         app.close()
 
 
-def test_crash_between_store_and_index_writes_rebuilds_the_store(tmp_path: Path) -> None:
+# The partitioned compressed kind (IVF lists of PQ codes), every list probed so its
+# results are comparable with the plain kind's.
+PARTITIONED = {
+    "partition_above": 0,
+    "partitioned_factory": "IVF16,PQ64x4fs",
+    "partitioned_nprobe": 16,
+}
+
+
+@pytest.mark.parametrize("settings", [{}, PARTITIONED], ids=["plain", "partitioned"])
+def test_crash_between_store_and_index_writes_rebuilds_the_store(
+    tmp_path: Path, settings: dict[str, Any]
+) -> None:
     rng = np.random.default_rng(4)
     vectors = _unit(rng, 3_000)
     probes = vectors[:20] * 0.7 + _unit(rng, 20) * 0.7
     probes /= np.linalg.norm(probes, axis=1, keepdims=True)
     home = tmp_path / "h"
-    app = facetrail.open(home)
+    app = facetrail.open(home, **settings)
+    wanted = "IVF16,PQ64x4fs" if settings else "PQ64x4fs"
     try:
         loaded = bulk_load(app.kernel.catalog, "pq", vectors, kind="compressed")
         before = _search(app, loaded.gallery_id, probes)
@@ -138,7 +152,9 @@ def test_crash_between_store_and_index_writes_rebuilds_the_store(tmp_path: Path)
         assert vectors[victim_row].tobytes() not in store_path(index_file).read_bytes()
         slot = app.kernel.catalog.get(loaded.gallery_id, "sface", DIM, "compressed")
         assert isinstance(slot, FaissSlot) and slot.store is not None
+        assert slot.factory == wanted
         assert not slot.store.lookup(loaded.template_ids[victim_row : victim_row + 1])[1].any()
+        assert loaded.template_ids[victim_row] not in set(slot.index.ids().tolist())
         new_generation = slot.version
     finally:
         app.close()
@@ -146,7 +162,7 @@ def test_crash_between_store_and_index_writes_rebuilds_the_store(tmp_path: Path)
     # disk is a generation behind and still holds the erased template.
     store_path(index_file).write_bytes(stale_store)
     assert FaissIndex.load(index_file).version == new_generation
-    app = facetrail.open(home)
+    app = facetrail.open(home, **settings)
     try:
         again = _search(app, loaded.gallery_id, probes)
         assert again == after
@@ -161,7 +177,7 @@ def test_crash_between_store_and_index_writes_rebuilds_the_store(tmp_path: Path)
         app.close()
     # A store deleted outright is rebuilt from the database too.
     store_path(index_file).unlink()
-    app = facetrail.open(home)
+    app = facetrail.open(home, **settings)
     try:
         assert _search(app, loaded.gallery_id, probes) == after
     finally:

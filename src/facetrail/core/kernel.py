@@ -93,6 +93,9 @@ class Kernel:
             ),
             compress_above=settings.compress_above,
             compressed_factory=settings.compressed_factory,
+            partition_above=settings.partition_above,
+            partitioned_factory=settings.partitioned_factory,
+            partitioned_nprobe=settings.partitioned_nprobe,
         )
         self.photos = PhotoStore(settings.photo_dir, self.sealer, self.home)
         self.alert_crops = PhotoStore(self.home / "alerts", self.sealer, self.home)

@@ -28,9 +28,13 @@ from facetrail.index.faiss_index import FaissIndex
 from facetrail.index.kinds import (
     COMPRESSED_FACTORY,
     DEFAULT_COMPRESS_ABOVE,
+    DEFAULT_PARTITION_ABOVE,
     EXACT,
+    PARTITIONED_FACTORY,
+    PARTITIONED_NPROBE,
     faiss_factory,
     is_milvus,
+    ivf_lists,
 )
 from facetrail.index.locks import ReadWriteLock
 from facetrail.index.milvus_connect import collection_name, connect, parse_url
@@ -133,6 +137,9 @@ class IndexCatalog:
         milvus: MilvusOptions | None = None,
         compress_above: int = DEFAULT_COMPRESS_ABOVE,
         compressed_factory: str = COMPRESSED_FACTORY,
+        partition_above: int | None = DEFAULT_PARTITION_ABOVE,
+        partitioned_factory: str = PARTITIONED_FACTORY,
+        partitioned_nprobe: int = PARTITIONED_NPROBE,
     ) -> None:
         self.database = database
         self.directory = directory
@@ -140,6 +147,9 @@ class IndexCatalog:
         self.milvus = milvus or MilvusOptions()
         self.compress_above = compress_above
         self.compressed_factory = compressed_factory
+        self.partition_above = partition_above
+        self.partitioned_factory = partitioned_factory
+        self.partitioned_nprobe = partitioned_nprobe
         self._open: dict[tuple[int, str], Slot] = {}
         self._kinds: dict[tuple[int, str], str] = {}
         self._lock = threading.RLock()
@@ -152,14 +162,30 @@ class IndexCatalog:
         private_dirs(self.directory)
         return FileLock(str(self.path(gallery_id, model)) + ".lock", mode=0o600)
 
-    def _generation(self, gallery_id: int, model: str) -> int:
-        with self.database.reader() as session:
-            found = session.execute(_GENERATION, {"gallery": gallery_id, "model": model})
-            return int(found.scalar() or 0)
+    def _generation(self, gallery_id: int, model: str, session: Session | None = None) -> int:
+        """The (gallery, model) generation in the database: read on the caller's session
+        when given (one statement on its connection, in its snapshot), else on a new one."""
+        params = {"gallery": gallery_id, "model": model}
+        if session is not None:
+            return int(session.connection().execute(_GENERATION, params).scalar() or 0)
+        with self.database.reader() as own:
+            return int(own.connection().execute(_GENERATION, params).scalar() or 0)
 
     def _factory(self, kind: str, size: int) -> str:
         """The FAISS factory a FAISS-backed gallery of `kind` and `size` is indexed with."""
-        return faiss_factory(kind, size, self.compress_above, self.compressed_factory)
+        return faiss_factory(
+            kind,
+            size,
+            self.compress_above,
+            self.compressed_factory,
+            partition_above=self.partition_above,
+            partitioned=self.partitioned_factory,
+        )
+
+    def _nprobe(self, factory: str) -> int | None:
+        """IVF lists a probe visits in an index of `factory` (None: not partitioned)."""
+        lists = ivf_lists(factory)
+        return min(self.partitioned_nprobe, lists) if lists else None
 
     def _count(self, gallery_id: int, model: str) -> int:
         with self.database.reader() as session:
@@ -184,15 +210,23 @@ class IndexCatalog:
             stored = session.scalar(select(Gallery.index_factory).where(Gallery.id == gallery_id))
         return stored or EXACT
 
-    def get(self, gallery_id: int, model: str, dim: int, kind: str | None = None) -> Slot:
+    def get(
+        self,
+        gallery_id: int,
+        model: str,
+        dim: int,
+        kind: str | None = None,
+        session: Session | None = None,
+    ) -> Slot:
         """The index for (gallery, model), reconciled with the database if it is stale.
 
-        `kind`: the gallery's stored `index_factory` (read from the database when None).
+        `kind`: the gallery's stored `index_factory` (read from the database when None);
+        `session`: the caller's, to read the generation on (else a session of its own).
         """
         kind = kind or self._stored_kind(gallery_id)
         key = (gallery_id, model)
         with self._lock:
-            generation = self._generation(gallery_id, model)
+            generation = self._generation(gallery_id, model, session)
             slot = self._open.get(key)
             if slot is not None and slot.version == generation and self._kinds[key] == kind:
                 return slot
@@ -228,7 +262,7 @@ class IndexCatalog:
         return slot
 
     def _new_faiss(self, gallery_id: int, model: str, dim: int, factory: str) -> FaissSlot:
-        index = FaissIndex(dim, factory=factory)
+        index = FaissIndex(dim, factory=factory, nprobe=self._nprobe(factory))
         index.version = STALE
         return FaissSlot(index, self.path(gallery_id, model), self.sealer)
 
@@ -237,6 +271,9 @@ class IndexCatalog:
         if path.exists():
             try:
                 index = load_index(path, self.sealer)
+                nprobe = self._nprobe(index.factory)
+                if nprobe is not None and index.nprobe != nprobe:
+                    index.nprobe = nprobe  # a search setting: the configured one applies
                 if index.dim == dim:
                     store = None
                     if index.factory != "Flat":
@@ -285,22 +322,23 @@ class IndexCatalog:
         queries: np.ndarray,
         depth: int,
         kind: str | None = None,
+        session: Session | None = None,
     ) -> tuple[np.ndarray, np.ndarray, int, bool]:
         """Top-`depth` (scores, ids) per query, the index size and whether the scores are
         exact (FAISS slots re-rank from their exact templates; Milvus scores are the
-        server's), safe against changes.
+        server's), safe against changes. `session`: the caller's, for the generation check.
 
         A Milvus call that fails (collection lost, server restarted) drops the open
         collection and tries once more from a fresh, reconciled one.
         """
         try:
-            return self._search(self.get(gallery_id, model, dim, kind), queries, depth)
+            return self._search(self.get(gallery_id, model, dim, kind, session), queries, depth)
         except IndexError_:
             slot = self._open.get((gallery_id, model))
             if not isinstance(slot, MilvusSlot):
                 raise
             self._drop_open(gallery_id, model)
-        return self._search(self.get(gallery_id, model, dim, kind), queries, depth)
+        return self._search(self.get(gallery_id, model, dim, kind, session), queries, depth)
 
     def _search(
         self, slot: Slot, queries: np.ndarray, depth: int

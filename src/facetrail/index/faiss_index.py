@@ -16,6 +16,10 @@ candidates at SQ8 precision; it needs no partitioning, so noisy probes cannot mi
 mate's IVF list. On the benchmark it kept 100% of exact's mate recall; IVF4096,SQ8 needed
 nprobe 512 (3.6 ms) and 40 s of training for 99.5%, IVF1024 reached 97.8% at nprobe 256.
 `PQ32x4fs,Refine(Flat)` is as fast with exact scores but saves no memory.
+`IVF<nlist>,PQ<m>x4fs` keeps fast-scan codes in IVF lists (the compressed kind past
+`partition_above`, index/kinds.py): FAISS gives such lists no direct map, so `remove`
+scans them (26-32 ms for 1-10 ids at 10M) and `reconstruct` is refused (the store
+of exact templates beside the index holds the vectors).
 
 FAISS threads are process-wide: `search`/`range_search` set one OpenMP thread for a single
 query and two for batches (DESIGN.md "Storage"), each call.
@@ -72,9 +76,14 @@ _MAX_HEADER_BYTES = 1 << 20
 
 _SQ = r"SQ8|SQ6|SQ4|SQfp16"
 _FACTORY_RE = re.compile(
-    rf"^(?P<base>IVF(?P<nlist>\d+),(Flat|{_SQ}|PQ\d+(x8)?)|Flat|{_SQ}|PQ\d+(x8)?|PQ\d+x4fs)"
+    rf"^(?P<base>IVF(?P<nlist>\d+),(Flat|{_SQ}|PQ\d+(x8|x4fs)?)|Flat|{_SQ}|PQ\d+(x8)?|PQ\d+x4fs)"
     rf"(,Refine\((?P<refine>Flat|SQ8|SQfp16)\))?$"
 )
+
+
+def _fast_scan(index: Any) -> bool:
+    """Whether a FAISS IVF index keeps fast-scan (block-packed 4-bit) lists."""
+    return isinstance(faiss.downcast_index(index), faiss.IndexIVFFastScan)
 
 
 def recommended_factory(n_vectors: int) -> str:
@@ -92,7 +101,8 @@ class FaissIndex:
         if match is None:
             raise IndexError_(
                 f"unsupported index factory {factory!r}: use 'Flat', 'SQ8' (also SQ6, SQ4, "
-                "SQfp16), 'PQ<m>', 'PQ<m>x4fs' or 'IVF<nlist>,<Flat|SQ8|SQ6|SQ4|SQfp16|PQ<m>>', "
+                "SQfp16), 'PQ<m>', 'PQ<m>x4fs' or "
+                "'IVF<nlist>,<Flat|SQ8|SQ6|SQ4|SQfp16|PQ<m>|PQ<m>x4fs>', "
                 "optionally followed by ',Refine(<Flat|SQ8|SQfp16>)'"
             )
         self._dim = int(dim)
@@ -120,8 +130,11 @@ class FaissIndex:
         ivf = faiss.try_extract_index_ivf(inner)
         if ivf is None:
             return faiss.IndexIDMap2(inner)  # faiss keeps a reference to inner
-        # A hashtable direct map lets remove() and reconstruct() find ids directly.
-        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
+        if not _fast_scan(inner):
+            # A hashtable direct map lets remove() and reconstruct() find ids directly.
+            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
+        # Fast-scan IVF lists (4-bit codes packed in blocks) take no direct map: remove()
+        # scans the lists, and the vectors are reconstructed from the re-ranking store.
         self._ivf = ivf
         return inner
 
@@ -253,7 +266,7 @@ class FaissIndex:
             # its ids, so it gets the hashed IDSelectorBatch.
             selector: Any = (
                 faiss.IDSelectorBatch(len(found), faiss.swig_ptr(found))
-                if isinstance(part, faiss.IndexIDMap2)
+                if isinstance(part, faiss.IndexIDMap2) or _fast_scan(part)
                 else faiss.IDSelectorArray(len(found), faiss.swig_ptr(found))
             )
             removed = part.remove_ids(selector)
@@ -340,6 +353,10 @@ class FaissIndex:
         if len(id_arr) == 0:
             return np.empty((0, self._dim), dtype=np.float32)
         store = self._index if self._refine is None else self._refine
+        if self._ivf is not None and _fast_scan(store):
+            raise IndexError_(
+                f"{self._factory!r} cannot reconstruct vectors; read them from the re-ranking store"
+            )
         return np.asarray(store.reconstruct_batch(id_arr), dtype=np.float32)
 
     def ids(self) -> np.ndarray:

@@ -1,16 +1,20 @@
 """Index kinds a gallery can choose (exact, compressed, milvus, auto) and what each builds.
 
 A gallery stores its kind in `galleries.index_factory`. `auto` is exact FAISS up to
-`compress_above` templates and compressed past it; `compressed` is FAISS PQ fast-scan with
-an SQ8 refine store (exact re-ranking of the final candidates happens in the matcher, from
-the stored templates); `milvus` is a collection per (gallery, model) on a Milvus server.
+`compress_above` templates and compressed past it; `compressed` is FAISS PQ fast-scan whose
+shortlist is re-scored exactly from the re-ranking store (index/rerank.py), every code
+scanned up to `partition_above` templates and the codes in IVF lists past it (a probe
+scans the lists nearest it); `milvus` is a collection per (gallery, model) on a Milvus
+server.
 Values written by older versions (`Flat`, or any FAISS factory string) still open.
 """
 
 from __future__ import annotations
 
+import re
+
 from facetrail.errors import InvalidInputError
-from facetrail.index.faiss_index import EXACT_FACTORY, MIN_TRAIN_QUANTISED
+from facetrail.index.faiss_index import EXACT_FACTORY, MIN_TRAIN_PER_LIST, MIN_TRAIN_QUANTISED
 
 AUTO = "auto"
 EXACT = "exact"
@@ -28,6 +32,16 @@ INDEX_KINDS = (AUTO, EXACT, COMPRESSED, MILVUS)
 COMPRESSED_FACTORY = "PQ64x4fs"
 # Past this many templates an `auto` gallery is indexed compressed (exact: ~28 ms at 1M).
 DEFAULT_COMPRESS_ABOVE = 1_000_000
+# Past PARTITION_ABOVE templates a compressed gallery's PQ codes are split into IVF
+# lists and a probe scans the NPROBE lists nearest it instead of every code (a full
+# PQ64x4fs scan costs about 1.5 ms per million templates on one core: 15 ms at 10M).
+# The shortlist is re-scored exactly from the re-ranking store as before; what IVF can
+# lose is a mate whose list is not among the NPROBE visited (docs/scale.md: measured
+# mate recall and top-10 agreement with exact at 10M).
+PARTITIONED_FACTORY = "IVF4096,PQ64x4fs"
+PARTITIONED_NPROBE = 128
+DEFAULT_PARTITION_ABOVE = 2_000_000
+_LISTS = re.compile(r"^IVF(\d+),")
 _LEGACY = {EXACT_FACTORY: EXACT}
 
 
@@ -50,13 +64,28 @@ def is_milvus(stored: str) -> bool:
     return stored == MILVUS
 
 
+def ivf_lists(factory: str) -> int:
+    """The number of IVF lists of a FAISS factory string (0: not partitioned)."""
+    found = _LISTS.match(factory)
+    return int(found[1]) if found else 0
+
+
 def faiss_factory(
-    stored: str, size: int, compress_above: int, compressed: str = COMPRESSED_FACTORY
+    stored: str,
+    size: int,
+    compress_above: int,
+    compressed: str = COMPRESSED_FACTORY,
+    *,
+    partition_above: int | None = None,
+    partitioned: str = PARTITIONED_FACTORY,
 ) -> str:
     """The FAISS factory for a FAISS-backed gallery of `size` templates.
 
     Compressed indexes need MIN_TRAIN_QUANTISED vectors to train; below that a gallery
     is held exact (it is small, so exact is fast) and compressed once it has grown.
+    A compressed (or auto, past `compress_above`) gallery of more than
+    `partition_above` templates is indexed `partitioned` (IVF lists), once it holds
+    enough templates to train its lists; `partition_above` None: never.
     """
     if stored in (EXACT, EXACT_FACTORY):
         return EXACT_FACTORY
@@ -68,4 +97,12 @@ def faiss_factory(
         raise InvalidInputError("a milvus gallery has no FAISS factory")
     else:
         wanted = stored  # a FAISS factory string stored by an older facetrail
+    if (
+        stored in (AUTO, COMPRESSED)
+        and wanted == compressed
+        and partition_above is not None
+        and size > partition_above
+        and size >= ivf_lists(partitioned) * MIN_TRAIN_PER_LIST
+    ):
+        wanted = partitioned
     return EXACT_FACTORY if size < MIN_TRAIN_QUANTISED else wanted

@@ -235,16 +235,24 @@ class RerankStore:
     def lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(vectors ids.shape + (dim,), held mask ids.shape): zero rows where not held."""
         flat = np.asarray(ids, dtype=np.int64).ravel()
-        out = np.zeros((flat.size, self.dim), dtype=np.float32)
-        held = np.zeros(flat.size, dtype=bool)
+        # Sorted keys let searchsorted narrow each search from the previous one (fewer
+        # cache misses in a 10M-id array) and the gather read the rows in file order.
+        order = np.argsort(flat, kind="stable")
+        keys = flat[order]
+        found = np.zeros((flat.size, self.dim), dtype=np.float32)
+        hits = np.zeros(flat.size, dtype=bool)
         for segment in self._segments:
             if not segment.ids.size:
                 continue
-            pos = np.minimum(np.searchsorted(segment.ids, flat), segment.ids.size - 1)
-            hit = (segment.ids[pos] == flat) & segment.live[pos] & ~held
+            pos = np.minimum(np.searchsorted(segment.ids, keys), segment.ids.size - 1)
+            hit = (segment.ids[pos] == keys) & segment.live[pos] & ~hits
             if hit.any():
-                out[hit] = segment.vectors[pos[hit]]
-                held |= hit
+                found[hit] = segment.vectors[pos[hit]]
+                hits |= hit
+        out = np.empty_like(found)
+        out[order] = found
+        held = np.empty_like(hits)
+        held[order] = hits
         return out.reshape(*np.shape(ids), self.dim), held.reshape(np.shape(ids))
 
     # -- persistence -------------------------------------------------------------------
@@ -360,6 +368,9 @@ class RerankStore:
             ids, vectors = ids.copy(), vectors.copy()
         else:
             ids = np.array(ids)  # small; the vectors stay mapped (copy-on-write)
+            # A plain ndarray view of the mapping: np.memmap's Python __getitem__ would
+            # run on every lookup's gather.
+            vectors = vectors.view(np.ndarray)
         if count > 1 and not bool(np.all(ids[1:] > ids[:-1])):
             raise StoreError(f"{what} is corrupt (ids out of order)")
         store = cls(stored_dim)

@@ -98,13 +98,19 @@ def rank_subjects_batch(
         depth = max(MIN_TEMPLATE_CANDIDATES, top * TEMPLATE_CANDIDATES_PER_SUBJECT)
         queries = np.stack([face.template(recognizer.name) for face in faces])
         scores, ids, size, exact = catalog.search(
-            gallery.id, recognizer.name, recognizer.dim, queries, depth, gallery.index_factory
+            gallery.id,
+            recognizer.name,
+            recognizer.dim,
+            queries,
+            depth,
+            gallery.index_factory,
+            session,
         )
         if size == 0:
             continue
         if exact and len(analyzer.recognizers) == 1 and k == 1:
             # one model, best image per subject: the walk in score order is the ranking
-            return _in_score_order(session, scores, ids, top)
+            return _in_score_order(session, gallery, scores, ids, top)
         if exact:
             rescored = held_scores(session, scores, ids, owners, names)
         else:
@@ -127,7 +133,7 @@ def rank_subjects_batch(
 
 
 def _in_score_order(
-    session: Session, scores: np.ndarray, ids: np.ndarray, top: int
+    session: Session, gallery: Gallery, scores: np.ndarray, ids: np.ndarray, top: int
 ) -> list[list[SubjectMatch]]:
     """The `top` subjects of exactly scored candidates (one model), reading metadata only
     as far down each candidate list as it takes to fill `top` usable subjects.
@@ -140,6 +146,7 @@ def _in_score_order(
     today = utcnow().date()
     policies = policies_in_force(session)
     facts: dict[int, tuple[int, int, str] | None] = {}  # template -> (image, subject, name)
+    lookup = _FactLookup(session, gallery, policies, today)
     rows = ids.tolist()
     results: list[list[SubjectMatch]] = [[] for _ in rows]
     placed: list[set[int]] = [set() for _ in rows]
@@ -148,7 +155,7 @@ def _in_score_order(
     step = max(top, 16)  # one subject per template is usual: often one query
     while active:
         wanted = {t for q in active for t in rows[q][done[q] : done[q] + step] if t >= 0}
-        _template_facts(session, sorted(wanted - facts.keys()), facts, policies, today)
+        lookup.fill(sorted(wanted - facts.keys()), facts)
         still = []
         for q in active:
             end = min(done[q] + step, len(rows[q]))
@@ -170,37 +177,74 @@ def _in_score_order(
 
 
 # Built once: SQLAlchemy memoises a statement's cache key, so each search skips that work.
-_FACTS = (
-    select(
-        Template.id,
-        Template.image_id,
-        Subject.id.label("subject_id"),
-        Subject.external_id,
-        Gallery.name,
-        *RETENTION_COLUMNS,
-    )
+# The candidates of one gallery's index: the gallery's name is known, so no join to it;
+# a template the database no longer holds in that gallery is simply not returned.
+_FACT_COLUMNS = (
+    Template.id,
+    Template.gallery_id,
+    Template.image_id,
+    Subject.id.label("subject_id"),
+    Subject.external_id,
+    Image.lawfully_held,
+    Image.retain_until,
+)
+# Only the primary key in the WHERE: a gallery_id term there leads SQLite to scan the
+# gallery's index instead of looking the ids up (checked on each row instead).
+_FACT_WHERE = (Template.id.in_(bindparam("ids", expanding=True)),)
+# With no retention period for the gallery or any legal basis, an image's own
+# retain-until and lawful holding decide; its dates are not read.
+_FACTS_PLAIN = (
+    select(*_FACT_COLUMNS)
     .join(Image, Template.image_id == Image.id)
     .join(Subject, Image.subject_id == Subject.id)
-    .join(Gallery, Subject.gallery_id == Gallery.id)
-    .where(Template.id.in_(bindparam("ids", expanding=True)))
+    .where(*_FACT_WHERE)
+)
+_FACTS = (
+    select(*_FACT_COLUMNS, *RETENTION_COLUMNS)
+    .join(Image, Template.image_id == Image.id)
+    .join(Subject, Image.subject_id == Subject.id)
+    .where(*_FACT_WHERE)
 )
 
 
-def _template_facts(
-    session: Session,
-    found: list[int],
-    facts: dict[int, tuple[int, int, str] | None],
-    policies: dict[tuple[str, str], int],
-    today: date,
-) -> None:
-    """Fill facts[template] with (image, subject, name) when the database holds it and its
-    image may be used today, else None."""
-    for start in range(0, len(found), LOOKUP_BATCH):
-        chunk = found[start : start + LOOKUP_BATCH]
-        facts.update(dict.fromkeys(chunk))
-        for row in session.execute(_FACTS, {"ids": chunk}):
-            if usable(row, row.lawfully_held, row.name, policies, today):
-                facts[row.id] = (row.image_id, row.subject_id, row.external_id)
+class _FactLookup:
+    """Subject and retention facts of one gallery's candidate templates."""
+
+    def __init__(
+        self,
+        session: Session,
+        gallery: Gallery,
+        policies: dict[tuple[str, str], int],
+        today: date,
+    ) -> None:
+        self.connection = session.connection()  # Core rows: no ORM loading per row
+        self.gallery = gallery
+        self.policies = policies
+        self.today = today
+        # A period for this gallery or for any legal basis needs each image's dates.
+        self.periods = ("gallery", gallery.name) in policies or any(
+            scope == "legal_basis" for scope, _ in policies
+        )
+
+    def fill(self, found: list[int], facts: dict[int, tuple[int, int, str] | None]) -> None:
+        """Fill facts[template] with (image, subject, name) when the database holds it in
+        the gallery and its image may be used today, else None."""
+        today, policies, name = self.today, self.policies, self.gallery.name
+        statement, gallery_id = (_FACTS if self.periods else _FACTS_PLAIN), self.gallery.id
+        for start in range(0, len(found), LOOKUP_BATCH):
+            chunk = found[start : start + LOOKUP_BATCH]
+            facts.update(dict.fromkeys(chunk))
+            for row in self.connection.execute(statement, {"ids": chunk}):
+                if row.gallery_id != gallery_id:
+                    continue
+                if self.periods:
+                    ok = usable(row, row.lawfully_held, name, policies, today)
+                else:
+                    ok = row.lawfully_held and (
+                        row.retain_until is None or row.retain_until >= today
+                    )
+                if ok:
+                    facts[row.id] = (row.image_id, row.subject_id, row.external_id)
 
 
 def _owners(

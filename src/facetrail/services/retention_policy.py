@@ -20,7 +20,7 @@ _POLICIES = select(RetentionPolicy.scope, RetentionPolicy.key, RetentionPolicy.d
 def policies_in_force(session: Session) -> dict[tuple[str, str], int]:
     """The newest days per (scope, key)."""
     found: dict[tuple[str, str], int] = {}
-    for scope, key, days in session.execute(_POLICIES):
+    for scope, key, days in session.connection().execute(_POLICIES):
         found[(scope, key)] = days
     return found
 
