@@ -9,7 +9,8 @@ face sets (load_image runs these checks too).
 from __future__ import annotations
 
 import io
-import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jpeglib
@@ -91,7 +92,32 @@ def test_a_jpeg_the_coefficient_reader_refuses_is_left_to_the_pixel_checks() -> 
 def test_reading_coefficients_writes_no_file(
     faces_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The photo goes to an anonymous in-memory file: nothing appears in the temp folder."""
-    monkeypatch.setenv("TMPDIR", os.fspath(tmp_path))
-    find_coefficient_damage(_jpeg_with_dark_band(faces_dir))
-    assert list(tmp_path.iterdir()) == []
+    """No temporary file is made (jpeglib's own load writes one): the photo stays in memory."""
+    damaged = _dc_shifted(_jpeg_with_dark_band(faces_dir), tmp_path, "Y", (0, 6), -3)
+
+    def no_files(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a temporary file was made for a photo")
+
+    for name in ("NamedTemporaryFile", "mkstemp", "TemporaryFile", "SpooledTemporaryFile"):
+        monkeypatch.setattr(tempfile, name, no_files)
+    # the read still happens (a failed one would give None: no verdict)
+    assert isinstance(find_coefficient_damage(damaged), DcOutOfRange)
+
+
+def test_coefficients_read_from_many_threads_match_serial_reads(faces_dir: Path) -> None:
+    """jpeglib is not thread-safe (two reads at once crashed the process): reads are serialised."""
+    paths = sorted((faces_dir / "lfw-dev").rglob("*.jpg"))[:48]
+    datas = [path.read_bytes() for path in paths]
+    damaged = [_dc_shifted_in_memory(data) for data in datas[:8]]
+    serial = [find_coefficient_damage(data) for data in datas + damaged]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(3):
+            assert list(pool.map(find_coefficient_damage, datas + damaged)) == serial
+    assert all(found is None for found in serial[: len(datas)])
+    assert all(found is not None for found in serial[len(datas) :])
+
+
+def _dc_shifted_in_memory(data: bytes) -> bytes:
+    """`data` with its luma darkened by 200 levels from the 8th block row on (DC out of range)."""
+    with tempfile.TemporaryDirectory() as folder:
+        return _dc_shifted(data, Path(folder), "Y", (4, 0), -200)

@@ -4,7 +4,8 @@ A flipped bit in a DC difference, or a desynchronised stretch of the Huffman-cod
 leaves the DC predictor off by one constant: every later block of that component, in
 scan order, is brighter, darker or tinted by it. The pixels hide part of this (libjpeg
 clamps to 0-255, and steps in dark or flat areas look like padding); the coefficients
-(read with jpeglib, libjpeg's coefficient API) do not:
+(read with jpeglib's binding of libjpeg's coefficient API, from an anonymous in-memory
+file: no photo is written to disk) do not:
 
 - **DC out of range.** An encoder computes each block's DC from its samples (8 times their
   mean, less the 128 level shift) and rounds it to a multiple of the quantisation step q,
@@ -22,11 +23,14 @@ bit flips: see tests/unit/test_jpeg_coefficients.py.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import threading
 from dataclasses import dataclass
 
 import jpeglib
 import numpy as np
+from jpeglib._bind import CJpegLib  # the coefficient reader itself: see _read_coefficients
 
 BLOCK = 8
 SAMPLE_MAX = 255.0
@@ -51,6 +55,9 @@ _u = np.arange(BLOCK)[:, None]
 _BASIS = (np.sqrt(2 / BLOCK) * np.cos((2 * _x + 1) * _u * np.pi / (2 * BLOCK))).astype(np.float32)
 _BASIS[0] /= np.sqrt(2)  # orthonormal DCT-II rows: pixels = BASIS.T @ F @ BASIS
 _EDGE_ROWS = [0, 1, BLOCK - 2, BLOCK - 1]
+# jpeglib is not thread-safe: two reads at once crashed the process (SIGBUS) in the sweep
+# over the face sets with 4 threads. Reads are serialised; each takes a few ms.
+_READ_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +102,7 @@ def find_coefficient_damage(data: bytes) -> DcOutOfRange | DcOffset | None:
 
 
 def _read_components(data: bytes) -> list[_Component]:
-    """Each component's dequantised coefficients, or [] when they cannot be read."""
+    """Each component's coefficients, or [] when they cannot be read."""
     memfd_create = getattr(os, "memfd_create", None)
     if memfd_create is None:
         return []
@@ -104,25 +111,57 @@ def _read_components(data: bytes) -> list[_Component]:
     try:
         with open(descriptor, "wb", closefd=False) as memory_file:
             memory_file.write(data)
-        jpeg = jpeglib.read_dct(f"/proc/self/fd/{descriptor}")
-        planes = [jpeg.Y, jpeg.Cb, jpeg.Cr]
-        tables = np.asarray(jpeg.qt, dtype=np.float32)
-        table_of = [int(index) for index in jpeg.quant_tbl_no]
-        sampling = np.asarray(jpeg.samp_factor).reshape(-1, 2)
+        with _READ_LOCK:
+            planes, tables, table_of, sampling = _read_coefficients(f"/proc/self/fd/{descriptor}")
     except Exception:  # any refusal by the coefficient reader: no verdict
         return []
     finally:
         os.close(descriptor)
-    colour = sum(plane is not None for plane in planes) > 1
+    colour = len(planes) > 1
     components = []
-    for index, plane in enumerate(planes):
-        if plane is None or index >= len(table_of):
-            continue
+    for index, plane in enumerate(planes[: len(COMPONENT_NAMES)]):
         table = tables[table_of[index]]
         factors = (int(sampling[index, 0]), int(sampling[index, 1])) if colour else (1, 1)
         step = float(table[0, 0])
         components.append(_Component(COMPONENT_NAMES[index], plane, table, step, factors))
     return components
+
+
+def _read_coefficients(
+    path: str,
+) -> tuple[list[np.ndarray], np.ndarray, list[int], np.ndarray]:
+    """(planes, quantisation tables, table of each plane, sampling factors) of the JPEG at path.
+
+    `jpeglib.read_dct(path).Y` would copy the photo into a named temporary file on disk
+    (DCTJPEG.load); this is the same call into libjpeg, reading from `path` itself.
+    """
+    jpeg = jpeglib.read_dct(path)  # reads the header only
+    count = int(jpeg.num_components)
+    buffers = [
+        ((ctypes.c_short * 64) * jpeg.width_in_blocks(index) * jpeg.height_in_blocks(index))()
+        for index in range(count)
+    ]
+    tables = ((ctypes.c_ushort * 64) * 4)()
+    table_of = (ctypes.c_short * 4)()
+    chroma = buffers[1:3] if jpeg.has_chrominance else [None, None]
+    CJpegLib.read_jpeg_dct(
+        srcfile=path,
+        Y=buffers[0],
+        Cb=chroma[0],
+        Cr=chroma[1],
+        K=buffers[3] if jpeg.has_black else None,
+        qt=tables,
+        quant_tbl_no=table_of,
+    )
+    planes = [
+        np.ctypeslib.as_array(buffer).reshape(
+            jpeg.height_in_blocks(index), jpeg.width_in_blocks(index), BLOCK, BLOCK
+        )
+        for index, buffer in enumerate(buffers[:3] if jpeg.has_chrominance else buffers[:1])
+    ]
+    table_array = np.ctypeslib.as_array(tables).reshape(4, BLOCK, BLOCK).astype(np.float32)
+    sampling = np.asarray(jpeg.samp_factor).reshape(-1, 2)
+    return planes, table_array, [int(table_of[index]) for index in range(count)], sampling
 
 
 def _dc_out_of_range(components: list[_Component]) -> DcOutOfRange | None:
