@@ -144,15 +144,18 @@ def _read_coefficients(
     tables = ((ctypes.c_ushort * 64) * 4)()
     table_of = (ctypes.c_short * 4)()
     chroma = buffers[1:3] if jpeg.has_chrominance else [None, None]
-    CJpegLib.read_jpeg_dct(
-        srcfile=path,
-        Y=buffers[0],
-        Cb=chroma[0],
-        Cr=chroma[1],
-        K=buffers[3] if jpeg.has_black else None,
-        qt=tables,
-        quant_tbl_no=table_of,
+    # the C function itself: jpeglib's wrapper prints the path to stdout when it fails
+    status = CJpegLib.get().read_jpeg_dct(
+        CJpegLib.cstr(path),
+        buffers[0],
+        chroma[0],
+        chroma[1],
+        buffers[3] if jpeg.has_black else None,
+        tables,
+        table_of,
     )
+    if status == 0:
+        raise ValueError("libjpeg could not read the DCT coefficients")
     planes = [
         np.ctypeslib.as_array(buffer).reshape(
             jpeg.height_in_blocks(index), jpeg.width_in_blocks(index), BLOCK, BLOCK
