@@ -157,17 +157,17 @@ def _at_own_resolution(
     ycc: np.ndarray, index: int, factors: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """One YCrCb plane at the resolution the JPEG coded it, and the luma on that grid."""
+    return _subsampled(ycc[:, :, index], factors), _subsampled(ycc[:, :, 0], factors)
+
+
+def _subsampled(plane: np.ndarray, factors: tuple[int, int]) -> np.ndarray:
+    """`plane` averaged down by (vertical, horizontal) factors, as the JPEG coded it."""
     vertical, horizontal = factors
-    plane, luma = ycc[:, :, index], ycc[:, :, 0]
     if vertical == 1 and horizontal == 1:
-        return plane, luma
+        return plane
     height, width = plane.shape[0] // vertical, plane.shape[1] // horizontal
-    cropped = (slice(0, height * vertical), slice(0, width * horizontal))
-    size = (width, height)
-    return (
-        cv2.resize(plane[cropped], size, interpolation=cv2.INTER_AREA),
-        cv2.resize(luma[cropped], size, interpolation=cv2.INTER_AREA),
-    )
+    cropped = plane[: height * vertical, : width * horizontal]
+    return cv2.resize(cropped, (width, height), interpolation=cv2.INTER_AREA)
 
 
 def _component_steps(plane: np.ndarray, luma: np.ndarray, block: int) -> tuple[_Best, _Best]:
@@ -299,7 +299,7 @@ def _garbage_block(prepared: _Prepared) -> GarbageBlock | None:
 def _chroma_garbage_block(prepared: _Prepared, subsampling: str) -> GarbageBlock | None:
     """A chroma block out of step with all four neighbours, judged on its own grid."""
     for index, (name, factors) in enumerate(_components(subsampling)[1:], start=1):
-        plane, _ = _at_own_resolution(prepared.ycc, index, factors)
+        plane = _subsampled(prepared.ycc[:, :, index], factors)  # the luma grid is not needed
         found = _out_of_step_block(plane, prepared.block, CHROMA_GARBAGE_THRESHOLD)
         if found is not None:
             levels, row, column = found
