@@ -36,7 +36,12 @@ from PIL.ExifTags import Base as ExifTag
 
 from facetrail.errors import ImageError, InvalidInputError
 from facetrail.media.files import read_regular, stat_regular
-from facetrail.media.jpeg import check_jpeg_density, check_jpeg_end, decode_jpeg_strict
+from facetrail.media.jpeg import (
+    check_jpeg_density,
+    check_jpeg_end,
+    check_jpeg_tables,
+    decode_jpeg_strict,
+)
 from facetrail.media.png import (
     DIRECT_PNG_MODES,
     check_png_chunks,
@@ -433,6 +438,7 @@ def _check_structure(data: bytes, fmt: str, size: tuple[int, int], label: str) -
     if fmt == "jpeg":
         check_jpeg_density(size, len(data), label)
         check_jpeg_end(data, label)
+        check_jpeg_tables(data, label)
     elif fmt == "png":
         check_png_density(data, size, label)
         check_png_chunks(data, label)

@@ -14,6 +14,7 @@ import simplejpeg
 from facetrail.errors import ImageError
 from facetrail.media.jpeg_coefficients import DcOutOfRange, find_coefficient_damage
 from facetrail.media.jpeg_damage import GarbageBlock, find_damage
+from facetrail.media.jpeg_tables import find_bad_huffman_table
 
 JPEG_EOI = b"\xff\xd9"
 # Bytes some encoders leave after the end-of-image marker (zero or 0xFF padding).
@@ -45,6 +46,19 @@ def check_jpeg_end(data: bytes, label: str) -> None:
             "JPEG does not end with its end-of-image marker: truncated or corrupt, or another "
             "file appended (a polyglot, or a phone's motion photo); export the photo again",
         )
+
+
+def check_jpeg_tables(data: bytes, label: str) -> None:
+    """Refuse a JPEG whose Huffman tables hold a value no encoder writes (jpeg_tables)."""
+    bad = find_bad_huffman_table(data)
+    if bad is None:
+        return
+    raise ImageError(
+        label,
+        f"JPEG looks damaged: its {bad.kind} Huffman table {bad.table} holds the value "
+        f"0x{bad.value:02X}, {bad.reason}, which no encoder writes; libjpeg would decode "
+        "every block using that code wrongly without a warning; copy or export the photo again",
+    )
 
 
 def decode_jpeg_strict(

@@ -335,8 +335,10 @@ def _worst_block(
 ) -> tuple[float, int, int] | None:
     """(weakest-side step, row, column) of the block on this grid whose weakest is largest."""
     height, width = across_rows.shape
-    tops = np.arange(offset + block, height - block - 2, block)
-    lefts = np.arange(offset + block, width - block - 2, block)
+    # a block's far boundary needs one row (column) beyond it: the last judged block
+    # ends at most two rows before the edge
+    tops = np.arange(offset + block, height - block - 1, block)
+    lefts = np.arange(offset + block, width - block - 1, block)
     if len(tops) < 2 or len(lefts) < 2:
         return None
     span_x = slice(lefts[0], lefts[-1] + block)
