@@ -124,6 +124,33 @@ def test_partitioned_gallery_probes_the_configured_lists(tmp_path: Path) -> None
         application.close()
 
 
+def test_rebuild_trains_a_partitioned_index_on_more_than_one_stream_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild streams templates in chunks; an IVF index needs more vectors to train
+    than one chunk holds (4,096 lists: 159,744 against 50,000 at real sizes). It used to
+    refuse with 'needs at least ... vectors to train'."""
+    import facetrail.index.catalog as catalog_module
+
+    monkeypatch.setattr(catalog_module, "STREAM_BATCH", 500)  # IVF32 needs 1,248
+    rng = np.random.default_rng(13)
+    vectors = _unit(rng, 5_000)
+    settings = {"partition_above": 4_000, "partitioned_factory": "IVF32,PQ64x4fs"}
+    application = facetrail.open(tmp_path / "h", partitioned_nprobe=32, **settings)
+    try:
+        catalog = application.kernel.catalog
+        loaded = bulk_load(catalog, "ivf", vectors, kind="compressed")
+        assert catalog.rebuild(loaded.gallery_id, "sface", DIM, "compressed") == 5_000
+        slot = catalog.get(loaded.gallery_id, "sface", DIM, "compressed")
+        assert isinstance(slot, FaissSlot) and slot.factory == "IVF32,PQ64x4fs"
+        assert np.array_equal(slot.ids(), loaded.template_ids)
+        scores, ids = slot.search(vectors[:5], 1)
+        assert ids[:, 0].tolist() == loaded.template_ids[:5].tolist()
+        assert scores[:, 0] == pytest.approx(1.0, abs=1e-5)
+    finally:
+        application.close()
+
+
 def test_cli_galleries_create_index_option(tmp_path: Path) -> None:
     runner = CliRunner()
     home = str(tmp_path / "home")

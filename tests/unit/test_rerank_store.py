@@ -54,6 +54,39 @@ def _search(app: facetrail.Facetrail, gallery_id: int, probes: np.ndarray) -> li
     return [[m.subject for m in row] for row in ranked]
 
 
+@pytest.mark.parametrize("stride", [1, 3, 7])  # dense, dense with gaps, too sparse
+def test_saved_store_finds_rows_by_position_table_or_search(tmp_path: Path, stride: int) -> None:
+    """A saved segment of dense ids finds rows through a position table (span at most
+    DENSE_SPAN_FACTOR rows per id), a sparse one by binary search: both must give the
+    rows the ids were stored with, miss ids outside or between them, and skip removed ones."""
+    from facetrail.index import rerank
+
+    rng = np.random.default_rng(5)
+    n = rerank.DENSE_MIN_ROWS + 500
+    ids = 1_000 + stride * np.arange(n, dtype=np.int64)
+    vectors = _unit(rng, n)
+    store = RerankStore(DIM)
+    store.add(ids, vectors)
+    store.save(tmp_path / "s.vectors")
+    store.remove(ids[[3, 40, n - 1]])
+    wanted = np.concatenate(
+        [ids[rng.integers(0, n, 1_993)], ids[[3, 40, n - 1]], [0, 999, ids[-1] + 1, 1_001]]
+    )
+    found, held = store.lookup(wanted.reshape(4, -1))
+    found, held = found.reshape(-1, DIM), held.ravel()
+    rows = {int(i): r for r, i in enumerate(ids)}
+    removed = {int(i) for i in ids[[3, 40, n - 1]]}
+    for key, vector, is_held in zip(wanted.tolist(), found, held.tolist(), strict=True):
+        expected = key in rows and key not in removed
+        assert is_held == expected, key
+        if expected:
+            assert np.array_equal(vector, vectors[rows[key]])
+        else:
+            assert not vector.any()
+    table = store._segments[0]._table
+    assert (table is not None) == (stride <= rerank.DENSE_SPAN_FACTOR)
+
+
 def test_store_adds_removes_looks_up_and_round_trips(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     vectors = _unit(rng, 300)

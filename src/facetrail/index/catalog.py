@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from facetrail.errors import IndexError_, StoreError
-from facetrail.index.faiss_index import FaissIndex
+from facetrail.index.faiss_index import TRAIN_SEED, FaissIndex
 from facetrail.index.kinds import (
     COMPRESSED_FACTORY,
     DEFAULT_COMPRESS_ABOVE,
@@ -372,6 +372,7 @@ class IndexCatalog:
         if missing.size and missing.size == db_ids.size:
             if isinstance(slot, FaissSlot) and slot.store is not None:
                 slot.store.reserve(int(missing.size))
+            self._train_on_sample(slot, db_ids, dim)
             for ids, vectors in self._stream(gallery_id, model, dim):
                 slot.add(ids, vectors)
             return
@@ -379,6 +380,23 @@ class IndexCatalog:
             ids, vectors = self._load_vectors(missing[start : start + RECONCILE_BATCH], dim)
             if ids.size:
                 slot.add(ids, vectors)
+
+    def _train_on_sample(self, slot: Slot, db_ids: np.ndarray, dim: int) -> None:
+        """Train an untrained FAISS index that needs more vectors than one stream chunk
+        holds (IVF lists: 159,744 for 4,096) on a random sample of the gallery's templates,
+        read by id; its first add would otherwise refuse to train on one chunk."""
+        index = slot.index if isinstance(slot, FaissSlot) else None
+        if index is None or index.is_trained or index.min_train_vectors <= STREAM_BATCH:
+            return
+        if db_ids.size < index.min_train_vectors:
+            return  # the first add names the shortfall
+        take = min(index.train_sample_size, db_ids.size)
+        pick = np.sort(np.random.default_rng(TRAIN_SEED).choice(db_ids, take, replace=False))
+        parts = [
+            self._load_vectors(pick[start : start + RECONCILE_BATCH], dim)[1]
+            for start in range(0, pick.size, RECONCILE_BATCH)
+        ]
+        index.train(np.concatenate(parts))
 
     def _stream(
         self, gallery_id: int, model: str, dim: int

@@ -184,6 +184,11 @@ class FaissIndex:
             return self._nlist * MIN_TRAIN_PER_LIST
         return 0 if self._factory == EXACT_FACTORY else MIN_TRAIN_QUANTISED
 
+    @property
+    def train_sample_size(self) -> int:
+        """Vectors train() keeps of those it is given (a random sample past this many)."""
+        return max(self._nlist * TRAIN_SAMPLE_PER_LIST, TRAIN_SAMPLE_MIN)
+
     def nbytes(self) -> int:
         """Serialised size of the FAISS data in bytes (close to its memory use)."""
         return sum(int(faiss.serialize_index(part).nbytes) for part in self._parts)
@@ -222,7 +227,7 @@ class FaissIndex:
                 f"got {len(x)}: add more vectors in the first add() or call train() with a "
                 "representative sample"
             )
-        cap = max(self._nlist * TRAIN_SAMPLE_PER_LIST, TRAIN_SAMPLE_MIN)
+        cap = self.train_sample_size
         if len(x) > cap:
             pick = np.random.default_rng(TRAIN_SEED).choice(len(x), cap, replace=False)
             x = x[np.sort(pick)]

@@ -39,8 +39,8 @@ DEFAULT_COMPRESS_ABOVE = 1_000_000
 # lose is a mate whose list is not among the NPROBE visited (docs/scale.md: measured
 # mate recall and top-10 agreement with exact at 10M).
 PARTITIONED_FACTORY = "IVF4096,PQ64x4fs"
-PARTITIONED_NPROBE = 128
-DEFAULT_PARTITION_ABOVE = 2_000_000
+PARTITIONED_NPROBE = 512
+DEFAULT_PARTITION_ABOVE = 750_000
 _LISTS = re.compile(r"^IVF(\d+),")
 _LEGACY = {EXACT_FACTORY: EXACT}
 
