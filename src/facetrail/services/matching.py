@@ -18,6 +18,8 @@ from facetrail.index.rerank import template_scores
 from facetrail.security.sealing import Sealer
 from facetrail.services.retention_policy import (
     RETENTION_COLUMNS,
+    held_and_in_time,
+    periods_apply,
     policies_in_force,
     usable,
     usable_images,
@@ -221,10 +223,7 @@ class _FactLookup:
         self.gallery = gallery
         self.policies = policies
         self.today = today
-        # A period for this gallery or for any legal basis needs each image's dates.
-        self.periods = ("gallery", gallery.name) in policies or any(
-            scope == "legal_basis" for scope, _ in policies
-        )
+        self.periods = periods_apply(gallery.name, policies)  # else the dates are not read
 
     def fill(self, found: list[int], facts: dict[int, tuple[int, int, str] | None]) -> None:
         """Fill facts[template] with (image, subject, name) when the database holds it in
@@ -240,9 +239,7 @@ class _FactLookup:
                 if self.periods:
                     ok = usable(row, row.lawfully_held, name, policies, today)
                 else:
-                    ok = row.lawfully_held and (
-                        row.retain_until is None or row.retain_until >= today
-                    )
+                    ok = held_and_in_time(row.lawfully_held, row.retain_until, today)
                 if ok:
                     facts[row.id] = (row.image_id, row.subject_id, row.external_id)
 

@@ -48,6 +48,18 @@ RETENTION_COLUMNS = (
 )
 
 
+def periods_apply(gallery: str, policies: dict[tuple[str, str], int]) -> bool:
+    """Whether any policy period can apply to an image of `gallery`: one for the gallery,
+    or one for any legal basis. When none does, an image's own retain-until alone decides
+    (`held_and_in_time`) and its dates need not be read."""
+    return ("gallery", gallery) in policies or any(scope == "legal_basis" for scope, _ in policies)
+
+
+def held_and_in_time(lawfully_held: bool, until: date | None, today: date) -> bool:
+    """Whether an image lawfully held (or not) with this effective retain-until may be used."""
+    return lawfully_held and (until is None or until >= today)
+
+
 def effective_retain_until(
     image: RetentionFacts, gallery: str, policies: dict[tuple[str, str], int]
 ) -> date | None:
@@ -69,8 +81,7 @@ def usable(
     today: date,
 ) -> bool:
     """Whether an image may be used today: lawfully held and within its retain-until."""
-    until = effective_retain_until(image, gallery, policies)
-    return lawfully_held and (until is None or until >= today)
+    return held_and_in_time(lawfully_held, effective_retain_until(image, gallery, policies), today)
 
 
 def usable_images(session: Session, image_ids: set[int], today: date) -> set[int]:
