@@ -50,8 +50,8 @@ class Settings(BaseSettings):
     # Compressed galleries past `partition_above` templates: PQ codes in IVF lists, a
     # probe scanning the `partitioned_nprobe` nearest lists (docs/scale.md).
     partition_above: int = Field(default=750_000, ge=0)
-    partitioned_factory: str = "IVF4096,PQ64x4fs"
-    partitioned_nprobe: int = Field(default=512, ge=1)
+    partitioned_factory: str = "IVF8192,PQ64x4fs"
+    partitioned_nprobe: int = Field(default=256, ge=1)
     index_url: str | None = None  # milvus://host:port (FACETRAIL_INDEX_URL / --index-url)
     milvus_index_type: str = "FLAT"  # FLAT (exact), HNSW, HNSW_SQ, IVF_FLAT, IVF_SQ8
     milvus_build_params: dict[str, int | float | str] = Field(default_factory=dict)  # JSON

@@ -19,6 +19,7 @@ from facetrail.index.bulk import bulk_load
 from facetrail.index.faiss_index import EXACT_FACTORY
 from facetrail.index.kinds import (
     COMPRESSED_FACTORY,
+    DEFAULT_PARTITION_ABOVE,
     PARTITIONED_FACTORY,
     faiss_factory,
     ivf_lists,
@@ -70,14 +71,20 @@ def test_kinds_resolve_to_faiss_factories() -> None:
 
 def test_compressed_galleries_are_partitioned_past_the_configured_size() -> None:
     big, cut = 3_000_000, 2_000_000
-    assert ivf_lists(PARTITIONED_FACTORY) == 4096 and ivf_lists(COMPRESSED_FACTORY) == 0
+    assert ivf_lists(PARTITIONED_FACTORY) == 8192 and ivf_lists(COMPRESSED_FACTORY) == 0
+    # the defaults: a 1M compressed gallery is partitioned (issue 15's 1M target)
+    default = DEFAULT_PARTITION_ABOVE
+    assert (
+        faiss_factory("compressed", 1_000_000, 10**9, partition_above=default)
+        == PARTITIONED_FACTORY
+    )
     assert faiss_factory("compressed", big, 10**9, partition_above=cut) == PARTITIONED_FACTORY
     assert faiss_factory("compressed", cut, 10**9, partition_above=cut) == COMPRESSED_FACTORY
     assert faiss_factory("auto", big, 1_000_000, partition_above=cut) == PARTITIONED_FACTORY
     assert faiss_factory("auto", big, 10**9, partition_above=0) == EXACT_FACTORY
     assert faiss_factory("exact", big, 0, partition_above=0) == EXACT_FACTORY
     assert faiss_factory("compressed", big, 10**9) == COMPRESSED_FACTORY  # None: never
-    # Too few templates to train 4096 lists (39 each): plain PQ until the gallery grows.
+    # Too few templates to train 8192 lists (39 each): plain PQ until the gallery grows.
     assert faiss_factory("compressed", 100_000, 10**9, partition_above=0) == COMPRESSED_FACTORY
     small = "IVF16,PQ64x4fs"
     assert faiss_factory("compressed", 5_000, 0, partition_above=0, partitioned=small) == small

@@ -33,13 +33,16 @@ COMPRESSED_FACTORY = "PQ64x4fs"
 # Past this many templates an `auto` gallery is indexed compressed (exact: ~28 ms at 1M).
 DEFAULT_COMPRESS_ABOVE = 1_000_000
 # Past PARTITION_ABOVE templates a compressed gallery's PQ codes are split into IVF
-# lists and a probe scans the NPROBE lists nearest it instead of every code (a full
-# PQ64x4fs scan costs about 1.5 ms per million templates on one core: 15 ms at 10M).
-# The shortlist is re-scored exactly from the re-ranking store as before; what IVF can
-# lose is a mate whose list is not among the NPROBE visited (docs/scale.md: measured
-# mate recall and top-10 agreement with exact at 10M).
-PARTITIONED_FACTORY = "IVF4096,PQ64x4fs"
-PARTITIONED_NPROBE = 512
+# lists and a probe scans the NPROBE lists nearest it instead of every code. A full
+# PQ64x4fs scan costs about 1 ms per million templates on one core and fast-scan IVF
+# about 2 us per list probed, so finer lists cost less for the same recall: measured
+# (docs/scale.md, run 5, 1,000 probes) IVF8192 at 256 lists kept 99.3% of exact's mate
+# recall at 1M (2.3 ms p50 through the app) and 99.2% at 10M (3.8 ms); IVF4096 needed 512
+# lists for 99.5% (1.0 ms of scan at 1M, no faster than every code). The shortlist is
+# re-scored exactly from the re-ranking store as before; what IVF loses is a mate whose
+# list is not among the NPROBE visited, and near-ties of the exact top 10.
+PARTITIONED_FACTORY = "IVF8192,PQ64x4fs"
+PARTITIONED_NPROBE = 256
 DEFAULT_PARTITION_ABOVE = 750_000
 _LISTS = re.compile(r"^IVF(\d+),")
 _LEGACY = {EXACT_FACTORY: EXACT}
