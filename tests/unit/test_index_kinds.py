@@ -32,6 +32,8 @@ from facetrail.store.models import Gallery
 
 DIM = 128
 PIPELINE = "yunet+sface"
+# A partitioned gallery small enough for a unit test: 32 IVF lists past 4,000 templates.
+SMALL_PARTITIONED = {"partition_above": 4_000, "partitioned_factory": "IVF32,PQ64x4fs"}
 
 
 def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -96,7 +98,7 @@ def test_compressed_galleries_are_partitioned_past_the_configured_size() -> None
 def test_partitioned_gallery_probes_the_configured_lists(tmp_path: Path) -> None:
     rng = np.random.default_rng(12)
     vectors = _unit(rng, 5_000)
-    settings = {"partition_above": 4_000, "partitioned_factory": "IVF32,PQ64x4fs"}
+    settings = SMALL_PARTITIONED
     application = facetrail.open(tmp_path / "h", partitioned_nprobe=8, **settings)
     try:
         catalog = application.kernel.catalog
@@ -135,14 +137,14 @@ def test_rebuild_trains_a_partitioned_index_on_more_than_one_stream_chunk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A rebuild streams templates in chunks; an IVF index needs more vectors to train
-    than one chunk holds (4,096 lists: 159,744 against 50,000 at real sizes). It used to
+    than one chunk holds (8,192 lists: 319,488 against 50,000 at real sizes). It used to
     refuse with 'needs at least ... vectors to train'."""
     import facetrail.index.catalog as catalog_module
 
     monkeypatch.setattr(catalog_module, "STREAM_BATCH", 500)  # IVF32 needs 1,248
     rng = np.random.default_rng(13)
     vectors = _unit(rng, 5_000)
-    settings = {"partition_above": 4_000, "partitioned_factory": "IVF32,PQ64x4fs"}
+    settings = SMALL_PARTITIONED
     application = facetrail.open(tmp_path / "h", partitioned_nprobe=32, **settings)
     try:
         catalog = application.kernel.catalog

@@ -383,7 +383,7 @@ class IndexCatalog:
 
     def _train_on_sample(self, slot: Slot, db_ids: np.ndarray, dim: int) -> None:
         """Train an untrained FAISS index that needs more vectors than one stream chunk
-        holds (IVF lists: 159,744 for 4,096) on a random sample of the gallery's templates,
+        holds (IVF lists: 319,488 for 8,192) on a random sample of the gallery's templates,
         read by id; its first add would otherwise refuse to train on one chunk."""
         index = slot.index if isinstance(slot, FaissSlot) else None
         if index is None or index.is_trained or index.min_train_vectors <= STREAM_BATCH:

@@ -42,6 +42,7 @@ from facetrail.media.jpeg import (
     check_jpeg_tables,
     decode_jpeg_strict,
 )
+from facetrail.media.jpeg_markers import SOF_MARKERS, header_segments
 from facetrail.media.png import (
     DIRECT_PNG_MODES,
     check_png_chunks,
@@ -66,10 +67,6 @@ PIL_FORMATS = {
     "gif": "GIF",
 }
 BMP_INFO_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
-# JPEG start-of-frame markers: C0-CF except DHT (C4), JPG (C8) and DAC (CC).
-JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-JPEG_STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD9)})
-JPEG_SOS = 0xDA
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 MAX_16_BIT = 65535
@@ -302,23 +299,10 @@ def _netpbm_size(data: bytes) -> tuple[int, int] | None:
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     """JPEG: walk the marker segments to the first start-of-frame."""
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in JPEG_STANDALONE_MARKERS:
-            pos += 2
-            continue
-        if marker == JPEG_SOS:
-            return None
-        if marker in JPEG_SOF_MARKERS:
-            height, width = struct.unpack_from(">HH", data, pos + 5)
+    for marker, position, _ in header_segments(data):
+        if marker in SOF_MARKERS:
+            height, width = struct.unpack_from(">HH", data, position + 5)
             return width, height
-        pos += 2 + struct.unpack_from(">H", data, pos + 2)[0]
     return None
 
 

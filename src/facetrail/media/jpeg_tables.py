@@ -21,13 +21,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from facetrail.media.jpeg_markers import DHT, EOI, NOT_A_MARKER, SOS, header_segments
+
 SOI = b"\xff\xd8"
-DHT, SOS, EOI = 0xC4, 0xDA, 0xD9
 # Start-of-frame markers: sequential Huffman (baseline, extended) and progressive Huffman.
 SEQUENTIAL_FRAMES = {0xC0, 0xC1}
 PROGRESSIVE_FRAMES = {0xC2}
-# Markers with no length field (restart markers, TEM).
-STANDALONE = set(range(0xD0, 0xD8)) | {0x01}
 CODE_LENGTHS = 16
 # The largest DC and AC coefficient sizes (bits) at each sample precision.
 MAX_DC_SIZE = {8: 11, 12: 15}
@@ -47,22 +46,15 @@ class BadHuffmanTable:
 
 def find_bad_huffman_table(data: bytes) -> BadHuffmanTable | None:
     """The first impossible value in the Huffman tables defined before the first scan."""
+    if not data.startswith(SOI):
+        return None
     tables: list[tuple[int, int, bytes]] = []  # (class, destination, values)
     precision, frame = 8, None
-    position = len(SOI) if data.startswith(SOI) else None
-    while position is not None and position + 4 <= len(data):
-        if data[position] != 0xFF:
+    for marker, position, length in header_segments(data):
+        if marker == NOT_A_MARKER:
             return None  # not at a marker: libjpeg names the damage
-        marker = data[position + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            position += 1
-            continue
-        if marker in STANDALONE:
-            position += 2
-            continue
         if marker in (SOS, EOI):
             break
-        length = int.from_bytes(data[position + 2 : position + 4], "big")
         body = data[position + 4 : position + 2 + length]
         if length < 2 or len(body) != length - 2:
             return None  # truncated: libjpeg refuses it
@@ -70,7 +62,6 @@ def find_bad_huffman_table(data: bytes) -> BadHuffmanTable | None:
             frame, precision = marker, body[0]
         elif marker == DHT:
             tables.extend(_tables_of(body))
-        position += 2 + length
     if frame is None:
         return None  # a layout not checked here (lossless, arithmetic): left to libjpeg
     for table_class, destination, values in tables:
